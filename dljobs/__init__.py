@@ -1,0 +1,3 @@
+"""dljobs: distributed deep-learning training jobs on Ray and Kubernetes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,175 @@
+"""Request and response bodies of the HTTP API (`/api/v1`), shared by the controller and the SDK client.
+
+Three families are kept apart: ORM models live in the controller (`JobModel`), requests are named
+`...Request`, and what the API returns is named after the thing (`Job`, `JobEvent`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dljobs.spec.base import Name
+from dljobs.spec.status import JobStatus
+
+API_PREFIX = "/api/v1"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # tolerant: an older client reads a newer server
+
+
+# ---- errors -------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(_Response):
+    field: str
+    message: str
+    line: int | None = None
+
+
+class ErrorBody(_Response):
+    code: str = Field(description="stable, for programs: invalid_spec, not_found, unauthorized, ...")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorResponse(_Response):
+    error: ErrorBody
+
+
+# ---- jobs ---------------------------------------------------------------------------------------------
+
+
+class CreateJobRequest(_Request):
+    spec: dict[str, Any] = Field(description="the job spec as JSON; a raw YAML body is also accepted")
+
+
+class Job(_Response):
+    id: int
+    name: str
+    project: str
+    status: JobStatus
+    status_reason: str | None = None
+    priority: str
+    attempt: int = Field(description="launches so far, counting retries")
+    retries: int = Field(description="retries allowed after infrastructure failures")
+    submitted_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    launch_id: str | None = Field(default=None, description="the Ray job's submission id")
+    spec: dict[str, Any] = Field(description="the resolved spec, defaults filled in")
+
+
+class JobList(_Response):
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+class JobEvent(_Response):
+    id: int
+    job_id: int
+    created_at: datetime
+    from_status: JobStatus | None
+    to_status: JobStatus
+    reason: str
+
+
+class QueueExplanation(_Response):
+    job_id: int
+    status: JobStatus
+    position: int | None = Field(default=None, description="1 = next to start; None when not waiting")
+    ahead: list[int] = Field(default_factory=list, description="waiting jobs that start before this one")
+    blocker: Literal["none", "quota", "capacity", "ahead", "cluster", "not_waiting"]
+    message: str
+    needs: dict[str, float] = Field(default_factory=dict)
+    free: dict[str, float] = Field(default_factory=dict)
+
+
+# ---- identity, projects, tokens -----------------------------------------------------------------------
+
+
+class Quota(_Request):
+    max_jobs: int | None = Field(default=None, ge=0, le=1_000_000, description="concurrent jobs")
+    max_cpus: float | None = Field(default=None, ge=0)
+    max_gpus: float | None = Field(default=None, ge=0)
+
+
+class CreateProjectRequest(_Request):
+    name: Name
+    quota: Quota = Field(default_factory=Quota)
+
+
+class UpdateProjectRequest(_Request):
+    quota: Quota
+
+
+class Project(_Response):
+    name: str
+    quota: dict[str, float | int | None]
+    created_at: datetime
+
+
+class CreateUserRequest(_Request):
+    name: Name
+    admin: bool = False
+    projects: list[Name] = Field(default_factory=list, max_length=1000)
+
+
+class User(_Response):
+    name: str
+    admin: bool
+    projects: list[str]
+    created_at: datetime
+
+
+class AddMemberRequest(_Request):
+    user: Name
+
+
+class CreateTokenRequest(_Request):
+    user: Name | None = Field(default=None, description="admins may issue tokens for others")
+    name: str = Field(default="cli", min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650)
+
+
+class Token(_Response):
+    id: int
+    user: str
+    name: str
+    prefix: str = Field(description="the first characters, to tell tokens apart")
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class CreatedToken(Token):
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class WhoAmI(_Response):
+    user: str
+    admin: bool
+    projects: list[str]
+
+
+# ---- health -------------------------------------------------------------------------------------------
+
+
+class Health(_Response):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(_Response):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
