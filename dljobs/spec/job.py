@@ -134,6 +134,13 @@ class JobSpec(StrictModel):
     retries: int = Field(default=2, ge=0, le=100, description="restarts after infrastructure failures")
     timeout: Duration = Field(default=24 * 3600, le=366 * 86400, description="such as 90m or 2h")
 
+    @model_validator(mode="after")
+    def _precision_fits_hardware(self) -> JobSpec:
+        if self.training.precision == "fp16" and self.resources.gpus_per_worker <= 0:
+            raise ValueError("training.precision: fp16 needs GPUs (resources.gpus_per_worker > 0); "
+                             "use bf16 on CPUs")
+        return self
+
     @field_validator("data")
     @classmethod
     def _data_for_models(cls, value: DataSpec | None, info: ValidationInfo) -> DataSpec | None:

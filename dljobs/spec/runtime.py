@@ -13,6 +13,7 @@ ENV_ARTIFACTS_URL = "DLJOBS_ARTIFACTS_URL"  # file:///... or s3://bucket/prefix/
 ENV_S3_ENDPOINT_URL = "DLJOBS_S3_ENDPOINT_URL"
 ENV_API_URL = "DLJOBS_API_URL"  # the controller, for live metrics and artifact registration
 ENV_JOB_TOKEN = "DLJOBS_JOB_TOKEN"  # a token good for reporting on this one job only
+ENV_INIT_FROM_URL = "DLJOBS_INIT_FROM_URL"  # workload.init_from resolved to a model's storage URL
 
 RUNNER_ENTRYPOINT = "python -m dljobs.workloads.runner"
 
