@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import types
 import typing
 from pathlib import Path as FsPath
@@ -18,6 +19,7 @@ from dljobs.spec.suggest import did_you_mean
 from dljobs.spec.yaml_source import MAX_SPEC_BYTES, LineMap, Path, line_of, parse_yaml
 
 MAX_OVERRIDES = 256
+_FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)+): (.+)$", re.S)
 
 
 def format_path(path: Path) -> str:
@@ -127,6 +129,11 @@ def _field_errors(exc: ValidationError, document: dict[str, Any], lines: LineMap
             message = "required field is missing"
         else:
             message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            # A check that spans sections names its field first ("training.precision: ..."): point there.
+            target = _FIELD_PREFIX.match(message)
+            if target and not loc:
+                loc = tuple(target.group(1).split("."))
+                message = target.group(2)
         line = None if loc in set_paths else line_of(loc, lines)
         if loc in set_paths:
             message += " (from --set)"
