@@ -1,0 +1,121 @@
+"""A TorchTrainer from the spec: scaling, storage, failure handling, checkpoint retention.
+
+- ScalingConfig: `resources.workers` workers of `cpus_per_worker` CPUs (and `gpus_per_worker` GPUs of
+  type `accelerator`), placed by `resources.placement` (pack, spread, strict_pack, strict_spread).
+- RunConfig: the run is named after the job (`dljobs-job-<id>`, the same for every attempt) and stored under
+  `<artifacts URL>/checkpoints`, so a retried job finds its checkpoints and resumes instead of starting
+  over; on S3 through a pyarrow S3FileSystem with the endpoint from DLJOBS_S3_ENDPOINT_URL.
+- FailureConfig: `retries` worker-group restarts within an attempt, each from the latest checkpoint.
+- CheckpointConfig: keep `training.keep_checkpoints` best checkpoints by `checkpoint_score` (plus the
+  latest, which Ray Train always keeps).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dljobs.spec.job import JobSpec, ResourcesSpec
+from dljobs.workloads.artifacts import CHECKPOINTS_DIR, Storage
+from dljobs.workloads.train.checkpoints import SCORE
+from dljobs.workloads.train.context import RunContext
+from dljobs.workloads.train.precision import distributed_backend
+
+PLACEMENT = {
+    "pack": "PACK",
+    "spread": "SPREAD",
+    "strict_pack": "STRICT_PACK",
+    "strict_spread": "STRICT_SPREAD",
+}
+# What starts a run quickly on a small cluster (see docs/training.md, "Start-up time"); set only when unset.
+FAST_START_ENV = {
+    # Workers keep the job's working directory (custom code imports from it); Ray Train would chdir.
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    # The controller polls the worker group every 2 s by default: a finished run waits for the next poll.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+}
+CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+def apply_fast_start_env(env: dict[str, str] | None = None) -> None:
+    """Set the start-up settings in this (driver) process before Ray Train reads them."""
+    target = os.environ if env is None else env
+    for name, value in FAST_START_ENV.items():
+        target.setdefault(name, value)
+
+
+def scaling_config(resources: ResourcesSpec) -> Any:
+    from ray.train import ScalingConfig
+
+    per_worker: dict[str, float] = {"CPU": resources.cpus_per_worker}
+    if resources.gpus_per_worker > 0:
+        per_worker["GPU"] = resources.gpus_per_worker
+    if resources.memory_per_worker:
+        per_worker["memory"] = float(resources.memory_per_worker)
+    return ScalingConfig(
+        num_workers=resources.workers,
+        use_gpu=resources.gpus_per_worker > 0,
+        resources_per_worker=per_worker,
+        accelerator_type=resources.accelerator,
+        placement_strategy=PLACEMENT[resources.placement],
+    )
+
+
+def checkpoint_storage(context: RunContext) -> tuple[str, Any]:
+    """(storage_path, storage_filesystem or None) for the job's checkpoints."""
+    if not context.artifacts_url:
+        raise ValueError("the job has no artifacts URL: checkpoints need somewhere to go")
+    storage = Storage(context.artifacts_url, endpoint_url=context.s3_endpoint_url)
+    path = storage.path(CHECKPOINTS_DIR)
+    if storage.url.startswith("file://"):
+        os.makedirs(path, exist_ok=True)
+        return path, None
+    return path, storage.fs
+
+
+def run_config(spec: JobSpec, context: RunContext, *, ranked: bool = True) -> Any:
+    """`ranked`: checkpoints carry `checkpoint_score` (built-in models); custom code's are kept by recency."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    storage_path, filesystem = checkpoint_storage(context)
+    passed_env = {name: os.environ[name] for name in CREDENTIAL_ENV if os.environ.get(name)}
+    return RunConfig(
+        name=context.run_name,
+        storage_path=storage_path,
+        storage_filesystem=filesystem,
+        failure_config=FailureConfig(max_failures=spec.retries),
+        checkpoint_config=CheckpointConfig(
+            num_to_keep=spec.training.keep_checkpoints,
+            checkpoint_score_attribute=SCORE if ranked else None,
+            checkpoint_score_order="max",
+        ),
+        worker_runtime_env={"env_vars": passed_env} if passed_env else None,
+    )
+
+
+def build_trainer(
+    train_fn: Callable[[dict[str, Any]], Any],
+    config: dict[str, Any],
+    spec: JobSpec,
+    context: RunContext,
+    datasets: Mapping[str, Any] | None = None,
+    *,
+    ranked: bool = True,
+) -> Any:
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    return TorchTrainer(
+        train_fn,
+        train_loop_config=config,
+        torch_config=TorchConfig(backend=distributed_backend(spec.resources.gpus_per_worker > 0)),
+        scaling_config=scaling_config(spec.resources),
+        run_config=run_config(spec, context, ranked=ranked),
+        datasets=dict(datasets) if datasets else None,
+    )
