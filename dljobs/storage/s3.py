@@ -37,7 +37,8 @@ class S3Store:
             import boto3
             from botocore.config import Config
 
-            self._client = boto3.client(
+            # a session per store: the default session caches credentials and is not thread-safe
+            self._client = boto3.session.Session().client(
                 "s3",
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
