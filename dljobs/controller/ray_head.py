@@ -7,11 +7,9 @@ head runs `ray start --block` in its own process group and is stopped by signall
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from dljobs.processes import stop_popen_group
 
 _PORT_FLAGS = (
     "--port",
@@ -180,26 +180,7 @@ class LocalRayHead:
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is not None:
-            stop_process_group(self.process, timeout)
+            stop_popen_group(self.process, timeout)
             self.process = None
         if self._owned_temp and self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
-
-
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM the process's group, wait, then SIGKILL whatever is left of it."""
-    try:
-        pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
-        return
-    _signal_group(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=timeout)
-    _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

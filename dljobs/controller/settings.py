@@ -6,16 +6,17 @@ Unset values fall back to the embedded default under `DLJOBS_HOME` (`~/.dljobs`)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dljobs.spec.local import dljobs_home
+
 
 def default_home() -> Path:
-    return Path(os.environ.get("DLJOBS_HOME") or Path.home() / ".dljobs").expanduser()
+    return dljobs_home()
 
 
 class DatabaseSettings(BaseModel):

@@ -87,8 +87,8 @@ def test_s3_store_waits_for_a_restarting_server(s3_server, tmp_path: Path) -> No
 
 
 def test_unreachable_s3_is_a_storage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dljobs.controller.ray_head import free_port
     from dljobs.storage.s3 import S3Store
-    from tests.support.s3 import free_port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
@@ -100,8 +100,8 @@ def test_unreachable_s3_is_a_storage_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dljobs.controller.ray_head import free_port
     from dljobs.storage.s3 import S3Store
-    from tests.support.s3 import free_port
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

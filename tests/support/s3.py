@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dljobs.controller.ray_head import free_port, stop_process_group
+from dljobs.controller.ray_head import free_port
+from dljobs.processes import stop_popen_group
 
 
 @dataclass
@@ -145,7 +146,7 @@ class SeaweedS3:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_process_group(self.process, timeout=10)
+            stop_popen_group(self.process, timeout=10)
             self.process = None
 
     def restart(self) -> None:
