@@ -1,18 +1,18 @@
-"""One storage abstraction for file:// and s3:// (pyarrow filesystems), and the artifacts a job leaves.
+"""The artifacts a job leaves, written through the project's artifact store (`dljobs.storage`).
 
-Layout under a job's artifacts URL:
+Layout under a job's artifacts URL (file:// or s3://):
 
     model.pt        the trained weights (a state dict; for a GAN, generator and discriminator)
     model.ts        the TorchScript module for serving (normalization built in; for a GAN, the generator)
     card.json       the model card: resolved spec, metrics, input shape and dtype, classes, data fingerprint,
                     code bundle hash, package versions, seed
-    metrics.jsonl   one line per epoch, then one line of test metrics
+    metrics.jsonl   one line per epoch (per report for custom code), then one line of test metrics
     outputs/...     files custom code wrote to `dljobs.workloads.api.artifact_dir()`
     manifest.json   every artifact above with its size and sha256 (written last)
     checkpoints/    Ray Train's run directory (checkpoints; not listed in the manifest)
 
-Writes to S3 are retried on transient errors; a write that still fails raises ArtifactError, and the
-runner fails the job: a job never reports success without its artifacts.
+The store retries transient S3 failures; a write that still fails raises StorageError and the runner fails
+the job: a job never reports success without its artifacts.
 """
 
 from __future__ import annotations
@@ -20,63 +20,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-from urllib.parse import unquote, urlparse
+from typing import Any, Literal
 
-import pyarrow.fs as pafs
+from dljobs.storage import ArtifactStore, open_store
 
 ArtifactKind = Literal["model", "torchscript", "card", "metrics", "logs", "checkpoint", "other"]
 MANIFEST = "manifest.json"
 CHECKPOINTS_DIR = "checkpoints"
 OUTPUTS_DIR = "outputs"
-S3_ATTEMPTS = 5
-_BACKOFF_S = 0.5
 _CHUNK = 8 * 1024 * 1024
-T = TypeVar("T")
-
-
-class ArtifactError(Exception):
-    """Artifacts could not be written or read (after retries)."""
-
-
-def _s3_filesystem(endpoint_url: str | None) -> pafs.S3FileSystem:
-    options: dict[str, Any] = {
-        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
-        "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
-        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-        "session_token": os.environ.get("AWS_SESSION_TOKEN") or None,
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    }
-    if not options["access_key"]:
-        del options["access_key"], options["secret_key"], options["session_token"]
-    if endpoint_url:
-        # pyarrow ignores AWS_ENDPOINT_URL_S3: the endpoint must be given here, scheme apart.
-        parsed = urlparse(endpoint_url if "://" in endpoint_url else f"http://{endpoint_url}")
-        options.update(scheme=parsed.scheme or "http", endpoint_override=parsed.netloc)
-    return pafs.S3FileSystem(**options)
-
-
-def filesystem_for(url: str, endpoint_url: str | None = None) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a file:///abs/path or s3://bucket/key URL."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise ArtifactError(f"'{url}': a file URL names a local path, file:///absolute/path")
-        return pafs.LocalFileSystem(), unquote(parsed.path)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise ArtifactError(f"'{url}' names no bucket")
-        return _s3_filesystem(endpoint_url), f"{parsed.netloc}{parsed.path}".rstrip("/")
-    raise ArtifactError(f"'{url}': storage URLs start with file:// or s3://")
-
-
-def _transient(fs: pafs.FileSystem) -> bool:
-    return isinstance(fs, pafs.S3FileSystem)
 
 
 @dataclass(frozen=True)
@@ -91,72 +47,10 @@ class Artifact:
         return asdict(self)
 
 
-class Storage:
-    """A directory (local or on S3) addressed by a URL; names are relative paths under it."""
-
-    def __init__(self, url: str, *, endpoint_url: str | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.endpoint_url = endpoint_url
-        self.fs, self.root = filesystem_for(self.url, endpoint_url)
-
-    def path(self, *names: str) -> str:
-        return "/".join([self.root, *(n.strip("/") for n in names if n)])
-
-    def url_of(self, *names: str) -> str:
-        return "/".join([self.url, *(n.strip("/") for n in names if n)])
-
-    def _retry(self, action: Callable[[], T], what: str) -> T:
-        attempts = S3_ATTEMPTS if _transient(self.fs) else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return action()
-            except OSError as exc:
-                if attempt == attempts:
-                    raise ArtifactError(f"cannot {what}: {exc}") from exc
-                time.sleep(_BACKOFF_S * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
-
-    def _ensure_parent(self, path: str) -> None:
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-
-    def write_bytes(self, name: str, data: bytes) -> None:
-        path = self.path(name)
-
-        def write() -> None:
-            self._ensure_parent(path)
-            with self.fs.open_output_stream(path) as stream:
-                stream.write(data)
-
-        self._retry(write, f"write {self.url_of(name)}")
-
-    def upload_file(self, name: str, local_path: str | Path) -> None:
-        path = self.path(name)
-
-        def upload() -> None:
-            self._ensure_parent(path)
-            with open(local_path, "rb") as source, self.fs.open_output_stream(path) as stream:
-                while chunk := source.read(_CHUNK):
-                    stream.write(chunk)
-
-        self._retry(upload, f"upload {self.url_of(name)}")
-
-    def read_bytes(self, name: str = "") -> bytes:
-        path = self.path(name) if name else self.root
-
-        def read() -> bytes:
-            with self.fs.open_input_stream(path) as stream:
-                return stream.read()
-
-        return self._retry(read, f"read {self.url_of(name) if name else self.url}")
-
-    def exists(self, name: str) -> bool:
-        return self.fs.get_file_info(self.path(name)).type != pafs.FileType.NotFound
-
-
 def read_url(url: str, endpoint_url: str | None = None) -> bytes:
-    """The bytes of one object or file, by URL."""
-    return Storage(url, endpoint_url=endpoint_url).read_bytes()
+    """The bytes of one object or file, by URL (file:///dir/model.pt, s3://bucket/jobs/7/model.pt)."""
+    parent, _, name = url.rstrip("/").rpartition("/")
+    return open_store(parent, endpoint_url=endpoint_url).get_bytes(name)
 
 
 def sha256_of(data: bytes) -> str:
@@ -166,13 +60,13 @@ def sha256_of(data: bytes) -> str:
 class ArtifactWriter:
     """Writes a job's artifacts and keeps the list the manifest and the controller receive."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
         self.artifacts: list[Artifact] = []
 
     def write(self, name: str, data: bytes, kind: ArtifactKind) -> Artifact:
-        self.storage.write_bytes(name, data)
-        return self._record(Artifact(name, self.storage.url_of(name), len(data), sha256_of(data), kind))
+        self.store.put_bytes(name, data)
+        return self._record(Artifact(name, self.store.url_for(name), len(data), sha256_of(data), kind))
 
     def write_json(self, name: str, document: Any, kind: ArtifactKind) -> Artifact:
         return self.write(name, json.dumps(document, indent=2, sort_keys=True).encode(), kind)
@@ -203,15 +97,15 @@ class ArtifactWriter:
         return self.write_json(MANIFEST, document, "other")
 
 
-def upload_directory(storage: Storage, local_dir: str | Path, prefix: str) -> list[Artifact]:
+def upload_directory(store: ArtifactStore, local_dir: str | Path, prefix: str) -> list[Artifact]:
     """Upload every file under `local_dir` to `prefix/` and describe them (kind from the file name)."""
     uploaded: list[Artifact] = []
     base = Path(local_dir)
     for file in sorted(p for p in base.rglob("*") if p.is_file()):
         name = f"{prefix}/{file.relative_to(base).as_posix()}"
-        storage.upload_file(name, file)
+        store.put_file(name, file)
         uploaded.append(
-            Artifact(name, storage.url_of(name), file.stat().st_size, _file_sha256(file), _kind_of(file.name))
+            Artifact(name, store.url_for(name), file.stat().st_size, _file_sha256(file), _kind_of(file.name))
         )
     return uploaded
 

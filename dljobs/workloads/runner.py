@@ -27,7 +27,8 @@ from typing import Any
 
 from dljobs.spec.errors import SpecError
 from dljobs.spec.job import JobSpec
-from dljobs.workloads.artifacts import ArtifactError, ArtifactWriter, Storage
+from dljobs.storage import StorageError, open_store
+from dljobs.workloads.artifacts import ArtifactWriter
 from dljobs.workloads.errors import WorkloadError
 from dljobs.workloads.train.context import (
     RunContext,
@@ -188,7 +189,7 @@ def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     if chosen is None:
         raise JobFailed(EXIT_INFRA, "training ended without a checkpoint to export")
     model_bytes = read_checkpoint_file(chosen[0], MODEL_FILE)
-    writer = ArtifactWriter(Storage(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url))
+    writer = ArtifactWriter(open_store(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url))
     card = model_card(
         spec=spec, job_id=context.job_id, attempt=context.attempt, seed=seed, summary=summary, info=info
     )
@@ -208,7 +209,7 @@ def run_entrypoint(spec: JobSpec, context: RunContext, seed: int) -> dict[str, A
     config = loop_config(spec, context, {CODE_DIR_KEY: os.getcwd()})
     result = fit(build_trainer(train_custom, config, spec, context, ranked=False), custom_code=True)
     summary = result.return_value or {}
-    writer = ArtifactWriter(Storage(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url))
+    writer = ArtifactWriter(open_store(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url))
     card = model_card(spec=spec, job_id=context.job_id, attempt=context.attempt, seed=seed, summary=summary)
     write_custom_artifacts(writer, card=card, summary=summary)
     return finish(writer, context, summary)
@@ -264,7 +265,7 @@ def main() -> int:
     except (WorkloadError, SpecError) as exc:
         print(error_line(str(exc)), file=sys.stderr, flush=True)
         return EXIT_USER
-    except ArtifactError as exc:
+    except StorageError as exc:
         print(error_line(f"artifacts: {exc}"), file=sys.stderr, flush=True)
         return EXIT_INFRA
     except Exception as exc:

@@ -17,8 +17,9 @@ from typing import Any
 
 import ray.train
 
+from dljobs.storage import open_store
 from dljobs.workloads import api
-from dljobs.workloads.artifacts import OUTPUTS_DIR, Storage, upload_directory
+from dljobs.workloads.artifacts import OUTPUTS_DIR, upload_directory
 from dljobs.workloads.errors import WorkloadError
 from dljobs.workloads.reporting import Reporter
 from dljobs.workloads.train.context import SPEC_KEY, from_loop_config
@@ -82,8 +83,8 @@ def train_custom(config: dict[str, Any]) -> dict[str, Any] | None:
             return None
         uploaded = []
         if run.artifacts_url and any(session.artifacts.iterdir()):
-            storage = Storage(run.artifacts_url, endpoint_url=run.s3_endpoint_url)
-            uploaded = [a.to_dict() for a in upload_directory(storage, session.artifacts, OUTPUTS_DIR)]
+            store = open_store(run.artifacts_url, endpoint_url=run.s3_endpoint_url)
+            uploaded = [a.to_dict() for a in upload_directory(store, session.artifacts, OUTPUTS_DIR)]
         return {
             "history": session.history,
             "final_metrics": session.history[-1] if session.history else {},

@@ -55,7 +55,7 @@ class BuiltinTraining:
 
     def __init__(self, spec: JobSpec, run: RunContext, config: dict[str, Any]) -> None:
         context = ray.train.get_context()
-        self.spec, self.run = spec, run
+        self.spec, self.context = spec, run
         self.training = spec.training
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
         self.seed = spec.training.seed if spec.training.seed is not None else 0
@@ -113,8 +113,10 @@ class BuiltinTraining:
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.spec.workload, self.info)
-        if self.run.init_from_url:
-            weights = ckpt.load_state_dict_bytes(read_url(self.run.init_from_url, self.run.s3_endpoint_url))
+        if self.context.init_from_url:
+            weights = ckpt.load_state_dict_bytes(
+                read_url(self.context.init_from_url, self.context.s3_endpoint_url)
+            )
             classes = self.info.num_classes if self.info.task == "classification" else None
             load_pretrained(model, weights, new_num_classes=classes)
         if self.spec.workload.freeze:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from dljobs.spec.job import JobSpec, ResourcesSpec
-from dljobs.workloads.artifacts import CHECKPOINTS_DIR, Storage
+from dljobs.workloads.artifacts import CHECKPOINTS_DIR
 from dljobs.workloads.train.checkpoints import SCORE
 from dljobs.workloads.train.context import RunContext
 from dljobs.workloads.train.precision import distributed_backend
@@ -34,7 +35,10 @@ FAST_START_ENV = {
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     # The controller polls the worker group every 2 s by default: a finished run waits for the next poll.
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+    # Ray Train sends print() both to its logger and to stdout: every line would show twice in the logs.
+    "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
 }
+S3_ATTEMPTS = 5
 CREDENTIAL_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -69,15 +73,41 @@ def scaling_config(resources: ResourcesSpec) -> Any:
 
 
 def checkpoint_storage(context: RunContext) -> tuple[str, Any]:
-    """(storage_path, storage_filesystem or None) for the job's checkpoints."""
+    """(storage_path, pyarrow filesystem or None) for the job's checkpoints: <artifacts URL>/checkpoints."""
     if not context.artifacts_url:
         raise ValueError("the job has no artifacts URL: checkpoints need somewhere to go")
-    storage = Storage(context.artifacts_url, endpoint_url=context.s3_endpoint_url)
-    path = storage.path(CHECKPOINTS_DIR)
-    if storage.url.startswith("file://"):
+    parsed = urlparse(context.artifacts_url.rstrip("/"))
+    if parsed.scheme == "file":
+        path = os.path.join(unquote(parsed.path), CHECKPOINTS_DIR)
         os.makedirs(path, exist_ok=True)
         return path, None
-    return path, storage.fs
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"'{context.artifacts_url}': artifacts URLs are file:///path or s3://bucket/prefix")
+    return f"{parsed.netloc}{parsed.path}/{CHECKPOINTS_DIR}", s3_filesystem(context.s3_endpoint_url)
+
+
+def s3_filesystem(endpoint_url: str | None) -> Any:
+    """A pyarrow S3FileSystem with the endpoint and credentials of this process's environment.
+
+    pyarrow ignores AWS_ENDPOINT_URL_S3: the endpoint goes in `endpoint_override`. Credentials are passed
+    explicitly so that the pickled filesystem Ray Train ships to its workers carries them.
+    """
+    import pyarrow.fs as pafs
+
+    options: dict[str, Any] = {
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
+        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    }
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options.update(
+            access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            session_token=os.environ.get("AWS_SESSION_TOKEN") or None,
+        )
+    if endpoint_url:
+        endpoint = urlparse(endpoint_url if "://" in endpoint_url else f"http://{endpoint_url}")
+        options.update(scheme=endpoint.scheme, endpoint_override=endpoint.netloc)
+    return pafs.S3FileSystem(**options)
 
 
 def run_config(spec: JobSpec, context: RunContext, *, ranked: bool = True) -> Any:
