@@ -31,6 +31,7 @@ MAX_BUFFERED_POINTS = 100_000
 MAX_POINTS_PER_REQUEST = 1_000
 REQUEST_TIMEOUT_S = 5.0
 ARTIFACT_ATTEMPTS = 5
+COORDINATES = ("step", "epoch")
 
 
 class Reporter:
@@ -97,8 +98,11 @@ class Reporter:
             self._points.append(point)
 
     def metrics(self, values: Mapping[str, Any], *, step: int, epoch: int | None = None) -> None:
+        """One point per numeric value (the `step` and `epoch` keys are coordinates, not metrics)."""
         now = time.time()
         for name, value in values.items():
+            if name in COORDINATES:
+                continue
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.metric(name, value, step=step, epoch=epoch, ts=now)
 

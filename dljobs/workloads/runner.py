@@ -10,8 +10,8 @@ Reads the job from the environment the controller sets (dljobs.spec.runtime), th
 
 Progress goes to stdout (the job's logs). A failure ends with ONE line on stderr, `dljobs-error: <reason>`,
 which the controller shows as the job's failure reason. Exit codes: 0 success, 1 the job's own fault (spec,
-data, parameters, custom code), 2 infrastructure or internal failure (storage, Ray, a bug); a command's own
-exit code passes through.
+data, parameters, custom code), 75 (EX_TEMPFAIL) an infrastructure or internal failure (storage, Ray, a
+bug), which the controller retries within the job's budget; a command's own exit code passes through.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dljobs.workloads.train.context import (
 
 EXIT_OK = 0
 EXIT_USER = 1
-EXIT_INFRA = 2
+EXIT_INFRA = 75  # EX_TEMPFAIL: the controller retries the job within its budget
 ERROR_PREFIX = "dljobs-error: "
 
 
@@ -52,8 +52,12 @@ class JobFailed(Exception):
         self.code, self.reason = code, reason
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"dljobs: {message}", flush=True)
+    """A progress line in the job's logs, with the seconds since the runner started."""
+    print(f"dljobs [{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
 
 
 def error_line(reason: str) -> str:
@@ -162,9 +166,31 @@ def describe(spec: JobSpec, context: RunContext, seed: int) -> str:
     )
 
 
+def prepare_model_data(spec: JobSpec, seed: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Load (or, streaming, open) the data on the driver: its errors surface here, before any worker starts.
+
+    Returns (DataInfo, what the loop config gets, the Ray Data datasets for the trainer).
+    """
+    from dljobs.workloads.train.loop import DATA_KEY, STREAMS_KEY
+
+    if spec.data is not None and spec.data.streaming:
+        from dljobs.workloads.data.streaming import build_streaming_data
+
+        streaming = build_streaming_data(spec, seed=seed)
+        datasets = streaming.datasets()
+        return streaming.info, {DATA_KEY: streaming.info, STREAMS_KEY: sorted(datasets)}, datasets
+    import ray
+
+    from dljobs.workloads.data import load_data
+
+    prepared = load_data(spec, seed=seed)
+    connect_ray()
+    # Every worker gets the driver's splits from the object store: the same data, loaded once.
+    return prepared.info, {DATA_KEY: ray.put(prepared)}, {}
+
+
 def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     from dljobs.workloads.artifacts import model_card, write_model_artifacts
-    from dljobs.workloads.data import load_data
     from dljobs.workloads.models import build_model, freeze
     from dljobs.workloads.train.checkpoints import MODEL_FILE, best_of, read_checkpoint_file
     from dljobs.workloads.train.loop import train_builtin
@@ -172,18 +198,19 @@ def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     from dljobs.workloads.train.trainer import build_trainer
 
     started = time.monotonic()
-    prepared = load_data(spec, seed=seed)  # the data's errors surface here, before any worker starts
-    info = prepared.info
-    check_monitored(spec.training, info, has_validation=prepared.val is not None)
+    info, data_config, datasets = prepare_model_data(spec, seed)
+    check_monitored(spec.training, info, has_validation=info.num_val > 0)
     freeze(build_model(spec.workload, info), spec.workload.freeze)
     say(
         f"data: {info.task}, {info.input_kind} {list(info.input_shape)}, {info.num_train} train / "
         f"{info.num_val} validation / {info.num_test} test examples ({time.monotonic() - started:.1f}s)"
     )
-    del prepared
     connect_ray()
-    trainer = build_trainer(train_builtin, loop_config(spec, context), spec, context)
+    config = loop_config(spec, context, data_config)
+    trainer = build_trainer(train_builtin, config, spec, context, datasets)
+    say("starting the training workers")
     result = fit(trainer, custom_code=False)
+    say("training finished; writing artifacts")
     summary = result.return_value
     chosen = best_of(result.best_checkpoints or [])
     if chosen is None:

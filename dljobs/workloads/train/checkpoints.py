@@ -4,7 +4,8 @@ A checkpoint directory (one per report, merged from every rank by Ray Train):
 
     model.pt       the model's state dict (rank 0): what the artifact step exports
     training.pt    optimizers, schedules, scalers, epoch and in-epoch progress, trackers, history (rank 0)
-    rank-N.pt      rank N's random generators (python, numpy, torch, augmentation, GAN noise)
+    rank-N.pt      rank N's random generators (python, numpy, torch, augmentation, GAN noise), its node and
+                   a digest of its weights (the same on every rank)
     meta.json      epoch, batches done in the epoch, and the metrics reported with it
 
 Checkpoints are ranked by the `checkpoint_score` metric (the best metric, signed so larger is better):
@@ -13,6 +14,7 @@ Ray Train keeps `training.keep_checkpoints` of the best and always the latest.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -75,6 +77,15 @@ def load_torch_file(path: Path) -> Any:
 def load_state_dict_bytes(data: bytes) -> dict[str, torch.Tensor]:
     """A state dict from bytes written by torch.save (tensors only: safe for files from elsewhere)."""
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def parameters_sha256(module: torch.nn.Module) -> str:
+    """A digest of a module's weights and buffers: equal on every rank of a data-parallel run."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def best_of(reported: Iterable[tuple[Any, dict[str, Any]]]) -> tuple[Any, dict[str, Any]] | None:

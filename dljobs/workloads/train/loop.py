@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ray
 import ray.train
 import ray.train.torch
 import torch
@@ -25,29 +26,38 @@ from dljobs.spec.base import resolve_mode
 from dljobs.spec.job import JobSpec
 from dljobs.workloads.artifacts import read_url
 from dljobs.workloads.data.augment import build_augmenter
-from dljobs.workloads.data.base import DataInfo, PreparedData
+from dljobs.workloads.data.base import DataInfo
 from dljobs.workloads.errors import WorkloadError
 from dljobs.workloads.models import build_model, freeze, load_pretrained
 from dljobs.workloads.reporting import Reporter
 from dljobs.workloads.train import checkpoints as ckpt
 from dljobs.workloads.train.context import RunContext, from_loop_config
 from dljobs.workloads.train.engine import EpochProgress, GANEngine, Optimization, SupervisedEngine
-from dljobs.workloads.train.loaders import eval_loader, train_loader
+from dljobs.workloads.train.loaders import InMemoryFeed, StreamingFeed
 from dljobs.workloads.train.metrics import Tracker, all_reduce, check_monitored
 from dljobs.workloads.train.optim import LearningRateSchedule, build_optimizer
 from dljobs.workloads.train.precision import Precision
 from dljobs.workloads.train.preemption import PreemptionWatch, WorkerStopping, install_on_worker
 from dljobs.workloads.train.seeding import derive_seed, rng_state, seed_everything, set_rng_state
 
-INFO_KEY = "data_info"  # streaming jobs: the DataInfo the driver computed
+DATA_KEY = "data"  # in the loop config: an ObjectRef to the driver's PreparedData, or the streaming info
+STREAMS_KEY = "streams"  # streaming jobs: the names of the Ray Data datasets handed to the trainer
 
 
-def prepare_data(spec: JobSpec, seed: int, config: dict[str, Any]) -> PreparedData:
-    if spec.data is not None and spec.data.streaming:
-        raise WorkloadError("streaming data is not supported by this loop yet", field="data.streaming")
-    from dljobs.workloads.data import load_data
-
-    return load_data(spec, seed=seed)
+def data_feed(
+    config: dict[str, Any], spec: JobSpec, rank: int, world: int, seed: int, pin_memory: bool
+) -> Any:
+    """This worker's batches: the driver's in-memory splits (through the object store) or Ray Data shards."""
+    shuffle = bool(spec.data and spec.data.shuffle)
+    batch = spec.training.batch_size
+    if STREAMS_KEY in config:
+        return StreamingFeed(
+            config[DATA_KEY], config[STREAMS_KEY], batch_size=batch, world=world, seed=seed, shuffle=shuffle
+        )
+    prepared = ray.get(config[DATA_KEY])
+    return InMemoryFeed(
+        prepared, batch_size=batch, rank=rank, world=world, seed=seed, shuffle=shuffle, pin_memory=pin_memory
+    )
 
 
 class BuiltinTraining:
@@ -62,31 +72,16 @@ class BuiltinTraining:
         torch.set_num_threads(max(1, int(spec.resources.cpus_per_worker)))
         seed_everything(self.seed)  # identical initial weights on every rank
         self.precision = Precision(ray.train.torch.get_device(), self.training.precision)
-        self.data = prepare_data(spec, self.seed, config)
-        self.info: DataInfo = self.data.info
-        self.monitored = check_monitored(self.training, self.info, has_validation=self.data.val is not None)
+        self.feed = data_feed(config, spec, self.rank, self.world, self.seed, self.precision.pin_memory)
+        self.info: DataInfo = self.feed.info
+        self.monitored = check_monitored(
+            self.training, self.info, has_validation=self.feed.validation is not None
+        )
         self.core = self._build_model()
         seed_everything(derive_seed(self.seed, "rank", self.rank))  # each rank's own random streams
         augment = spec.data.augment if spec.data else None
         self.augmenter = build_augmenter(
             augment, self.info, seed=derive_seed(self.seed, "augment", self.rank)
-        )
-        pin, batch = self.precision.pin_memory, self.training.batch_size
-        self.train_loader, self.sampler = train_loader(
-            self.data.train,
-            batch_size=batch,
-            rank=self.rank,
-            world=self.world,
-            seed=self.seed,
-            shuffle=bool(spec.data and spec.data.shuffle),
-            pin_memory=pin,
-        )
-        self.batches_per_epoch = len(self.train_loader)
-        self.val_loader = eval_loader(
-            self.data.val, batch_size=batch, rank=self.rank, world=self.world, pin_memory=pin
-        )
-        self.test_loader = eval_loader(
-            self.data.test, batch_size=batch, rank=self.rank, world=self.world, pin_memory=pin
         )
         self.engine = self._build_engine()
         best_mode = resolve_mode(self.monitored.best, self.training.best_mode)
@@ -124,7 +119,7 @@ class BuiltinTraining:
         return model
 
     def _steps_per_epoch(self) -> int:
-        return math.ceil(self.batches_per_epoch / self.training.grad_accumulation)
+        return math.ceil(self.feed.steps_estimate / self.training.grad_accumulation)
 
     def _optimization(self, module: nn.Module, lr: float | None = None) -> Optimization:
         optimizer = build_optimizer(module, self.training.optimizer, lr)
@@ -182,7 +177,11 @@ class BuiltinTraining:
         }
 
     def rank_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"rng": rng_state()}
+        state: dict[str, Any] = {
+            "rng": rng_state(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "parameters_sha256": ckpt.parameters_sha256(self.core),
+        }
         if self.augmenter is not None:
             state["augmenter"] = self.augmenter.state_dict()
         if isinstance(self.engine, GANEngine):
@@ -198,6 +197,8 @@ class BuiltinTraining:
         self.core.load_state_dict(model_state)
         self.epoch = int(training["epoch"])
         self.progress = EpochProgress.from_state(training["progress"])
+        if not self.feed.resumable:  # a stream cannot replay part of an epoch: start that epoch again
+            self.progress = EpochProgress()
         self.engine.global_step = int(training["global_step"])
         for optimization, state in zip(self.engine.optimizations, training["optimizations"], strict=True):
             optimization.load_state_dict(state)
@@ -275,10 +276,10 @@ class BuiltinTraining:
 
     def _one_epoch(self) -> None:
         started = time.perf_counter()
-        self.sampler.set_epoch(self.epoch, self.progress.batches_done)
+        batches = self.feed.train_batches(self.epoch, self.progress.batches_done)
         self.progress = self.engine.train_epoch(
-            self.train_loader,
-            num_batches=self.batches_per_epoch,
+            batches,
+            num_batches=self.feed.batches_per_epoch,
             progress=self.progress,
             interrupt=self.watch,
         )
@@ -286,8 +287,8 @@ class BuiltinTraining:
             self._stop_for_preemption()
         metrics: dict[str, Any] = {name: mean.reduced() for name, mean in self.progress.losses.items()}
         samples, seconds = self._throughput()
-        if self.val_loader is not None:
-            validation = self.engine.evaluate(self.val_loader, "val")
+        if self.feed.validation is not None:
+            validation = self.engine.evaluate(self.feed.validation, "val")
             metrics.update(validation.scalars)
             self.val_confusion = validation.confusion_matrix
         metrics["samples_per_second"] = samples / seconds if seconds > 0 else 0.0
@@ -350,9 +351,9 @@ class BuiltinTraining:
     def _finish(self) -> Any:
         """The best checkpoint's weights (unless they are the current ones) on the test split."""
         self._load_best_weights()
-        if self.test_loader is None:
+        if self.feed.test is None:
             return None
-        return self.engine.evaluate(self.test_loader, "test")
+        return self.engine.evaluate(self.feed.test, "test")
 
     def _load_best_weights(self) -> None:
         if self.best.best_epoch is None or self.best.best_epoch == self.epoch:

@@ -1,0 +1,123 @@
+"""Training overhead of dljobs' loop, part (a): throughput against a hand-written PyTorch loop.
+
+The same built-in model (workload.model and params, built by dljobs), the same data (load_data), the same
+batch size, optimizer and thread count, in this process: dljobs' epoch engine (its sampler and loaders,
+autocast and gradient-scaler pass-throughs, accumulation bookkeeping, loss accumulation, the preemption
+check) against the plain loop a tutorial writes. Rounds alternate between the two and the medians are
+compared, so a busy machine slows both alike.
+
+    PYTHONPATH=. python bench/train_overhead.py [--model mlp] [--source builtin://digits] [--epochs 5]
+
+Prints samples per second of each and their ratio beside the target (>= 0.95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from dljobs.spec import validate_spec
+from dljobs.workloads.data import load_data
+from dljobs.workloads.models import build_model
+from dljobs.workloads.train.engine import EpochProgress, Optimization, SupervisedEngine
+from dljobs.workloads.train.loaders import train_loader
+from dljobs.workloads.train.optim import LearningRateSchedule, build_optimizer
+from dljobs.workloads.train.precision import Precision
+from dljobs.workloads.train.preemption import PreemptionWatch
+
+TARGET = 0.95
+
+
+def dljobs_epochs(spec, prepared, epochs: int) -> float:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(spec.workload, prepared.info)
+    training = spec.training
+    loader, sampler = train_loader(
+        prepared.train,
+        batch_size=training.batch_size,
+        rank=0,
+        world=1,
+        seed=0,
+        shuffle=True,
+        pin_memory=False,
+    )
+    optimizer = build_optimizer(model, training.optimizer)
+    schedule = LearningRateSchedule(optimizer, training.schedule, total_steps=len(loader) * epochs)
+    precision = Precision(torch.device("cpu"), training.precision)
+    optimization = Optimization(optimizer, schedule, precision.grad_scaler(), list(model.parameters()))
+    engine = SupervisedEngine(model, model, prepared.info, training, precision, optimization)
+    watch = PreemptionWatch()
+    samples, started = 0, time.perf_counter()
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        progress = engine.train_epoch(
+            loader, num_batches=len(loader), progress=EpochProgress(), interrupt=watch
+        )
+        progress.loss("train_loss").reduced()
+        samples += progress.samples
+    return samples / (time.perf_counter() - started)
+
+
+def plain_epochs(spec, prepared, epochs: int) -> float:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(spec.workload, prepared.info)
+    loader = DataLoader(prepared.train, batch_size=spec.training.batch_size, shuffle=True)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=spec.training.optimizer.lr, weight_decay=spec.training.optimizer.weight_decay
+    )
+    samples, started = 0, time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        running = 0.0
+        for inputs, targets in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            samples += inputs.shape[0]
+    return samples / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--source", default="builtin://digits")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    spec = validate_spec(
+        {
+            "name": "bench",
+            "workload": {"model": args.model},
+            "data": {"source": args.source},
+            "training": {"batch_size": args.batch_size, "optimizer": {"name": "adamw"}},
+        }
+    )
+    prepared = load_data(spec, seed=0)
+    dljobs_epochs(spec, prepared, 1)  # warm up both paths
+    plain_epochs(spec, prepared, 1)
+    ours, plain = [], []
+    for _ in range(args.rounds):
+        ours.append(dljobs_epochs(spec, prepared, args.epochs))
+        plain.append(plain_epochs(spec, prepared, args.epochs))
+    ratio = statistics.median(ours) / statistics.median(plain)
+    print(
+        f"model {args.model} on {args.source}, batch {args.batch_size}, {args.threads} thread(s), "
+        f"{args.rounds} rounds of {args.epochs} epochs"
+    )
+    print(f"dljobs loop:   {statistics.median(ours):10.0f} samples/s (median)")
+    print(f"plain PyTorch: {statistics.median(plain):10.0f} samples/s (median)")
+    print(f"ratio: {ratio:.3f} (target >= {TARGET}) {'ok' if ratio >= TARGET else 'BELOW TARGET'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Ray Train on the session's real Ray head: two workers learn; the same spec twice gives the same metrics; a
+worker killed (SIGKILL) or stopped (SIGTERM, preemption) mid-run resumes from its checkpoint and ends where an
+uninterrupted run ends; a second fit of a finished job resumes instead of training again; checkpoints and
+artifacts on S3.
+
+Each TorchTrainer fit costs ~10-15 s of start-up here, so these tests share runs where they can."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dljobs.spec import validate_spec
+from dljobs.spec.job import JobSpec
+from dljobs.workloads.train.context import RunContext, with_seed
+from tests.workloads.test_runner_reporting import recording_server, wait_for
+
+pytestmark = pytest.mark.ray
+
+TIMING = {"epoch_time", "samples_per_second"}
+EPOCHS = 6
+
+
+def slow_spec(**training: Any) -> JobSpec:
+    """Digits through a wide MLP on two workers: about a second an epoch here, long enough to interrupt."""
+    return validate_spec(
+        {
+            "name": "ray-train",
+            "workload": {"model": "mlp", "params": {"hidden": [1536, 1536], "dropout": 0.1}},
+            "data": {"source": "builtin://digits"},
+            "training": {
+                "epochs": EPOCHS,
+                "batch_size": 32,
+                "seed": 3,
+                "checkpoint_every": 1,
+                "optimizer": {"name": "adamw", "lr": 0.001},
+                **training,
+            },
+            "resources": {"workers": 2, "cpus_per_worker": 1},
+            "retries": 2,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def ray_connected(ray_head) -> Any:  # type: ignore[no-untyped-def]
+    """This process as a driver of the session's head (token auth is read when Ray loads, or reset here)."""
+    loaded = "ray._raylet" in sys.modules
+    os.environ.update(ray_head.env())
+    import ray
+
+    if loaded:
+        from ray._private.authentication_test_utils import reset_auth_token_state
+
+        reset_auth_token_state()
+    if not ray.is_initialized():
+        ray.init(address=ray_head.gcs_address, logging_level="WARNING")
+    return ray_head
+
+
+def run(spec: JobSpec, job_id: str, root: Path, **context: Any) -> dict[str, Any]:
+    from dljobs.workloads.runner import run_model
+
+    ctx = RunContext(job_id=job_id, artifacts_url=(root / job_id).as_uri(), **context)
+    return run_model(with_seed(spec, spec.training.seed or 0), ctx, spec.training.seed or 0)
+
+
+def without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+
+
+@pytest.fixture(scope="module")
+def artifacts_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ray-artifacts")
+
+
+@pytest.fixture(scope="module")
+def baseline(ray_connected, artifacts_root: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return run(slow_spec(), "5001", artifacts_root)
+
+
+def test_two_workers_learn_the_digits(baseline: dict[str, Any], artifacts_root: Path) -> None:
+    assert baseline["test_metrics"]["test_accuracy"] >= 0.9
+    assert [row["epoch"] for row in baseline["history"]] == list(range(1, EPOCHS + 1))
+    assert baseline["history"][-1]["val_loss"] < baseline["history"][0]["val_loss"]
+    assert baseline["epochs_trained"] == list(range(1, EPOCHS + 1)) and not baseline["resumed"]
+    manifest = json.loads((artifacts_root / "5001" / "manifest.json").read_text())
+    assert {a["name"] for a in manifest["artifacts"]} == {
+        "model.pt",
+        "model.ts",
+        "card.json",
+        "metrics.jsonl",
+    }
+
+
+def test_the_same_spec_twice_gives_identical_metrics(baseline, artifacts_root: Path) -> None:  # type: ignore[no-untyped-def]
+    again = run(slow_spec(), "5002", artifacts_root)
+    assert without_timing(again["history"]) == without_timing(baseline["history"])
+    assert again["test_metrics"] == baseline["test_metrics"]
+
+
+def interrupt_when(address: str, checkpoints: Path, epoch: int, signum: int) -> threading.Thread:
+    """Once the checkpoint of `epoch` exists, send `signum` to one training worker of this cluster."""
+
+    def watch() -> None:
+        from ray.util.state import list_actors
+
+        assert wait_for(lambda: (checkpoints / f"epoch-{epoch:06d}").is_dir(), timeout=600)
+        alive = [("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")]
+        workers = list_actors(address=address, filters=alive)
+        os.kill(int(sorted(workers, key=lambda w: w["pid"])[-1]["pid"]), signum)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("signum", "job_id"), [(signal.SIGKILL, "5003"), (signal.SIGTERM, "5004")], ids=["killed", "preempted"]
+)
+def test_an_interrupted_worker_resumes_from_its_checkpoint(  # type: ignore[no-untyped-def]
+    ray_connected, baseline, artifacts_root: Path, signum: int, job_id: str
+) -> None:
+    checkpoints = artifacts_root / job_id / "checkpoints" / f"dljobs-job-{job_id}"
+    with recording_server() as server:
+        watcher = interrupt_when(ray_connected.gcs_address, checkpoints, 2, signum)
+        result = run(slow_spec(), job_id, artifacts_root, api_url=server.url, job_token="t")
+        watcher.join(timeout=5)
+        epochs_reported = [p["epoch"] for p in server.points() if p["name"] == "train_loss"]
+    assert result["resumed"]
+    resumed_at = result["epochs_trained"][0]
+    assert resumed_at >= 3  # the checkpoint of epoch 2 existed: epochs 1 and 2 are not trained again
+    assert sorted(set(epochs_reported)) == list(range(1, EPOCHS + 1))
+    assert all(epochs_reported.count(e) <= 2 for e in epochs_reported)  # at most one interval trained twice
+    assert abs(result["test_metrics"]["test_accuracy"] - baseline["test_metrics"]["test_accuracy"]) <= 0.01
+    if signum == signal.SIGTERM:
+        # the stopped worker wrote a checkpoint inside the epoch, and the run continued from that very batch
+        assert (
+            any("-batch-" in p.name for p in checkpoints.iterdir())
+            or result["history"] == baseline["history"]
+        )
+        assert without_timing(result["history"]) == without_timing(baseline["history"])
+
+
+def test_a_second_fit_of_the_same_job_resumes_instead_of_starting_over(  # type: ignore[no-untyped-def]
+    baseline, artifacts_root: Path
+) -> None:
+    again = run(slow_spec(), "5001", artifacts_root)
+    assert again["resumed"] and again["epochs_trained"] == []
+    assert without_timing(again["history"]) == without_timing(baseline["history"])
+    assert again["test_metrics"] == baseline["test_metrics"]
+
+
+def test_checkpoints_and_artifacts_on_s3(ray_connected, s3_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    bucket = s3_server.create_bucket()
+    spec = validate_spec(
+        {
+            "name": "s3",
+            "workload": {"model": "mlp", "params": {"hidden": [32]}},
+            "data": {"source": "builtin://breast_cancer"},
+            "training": {
+                "epochs": 3,
+                "seed": 1,
+                "checkpoint_every": 1,
+                "keep_checkpoints": 1,
+                "best_metric": "val_auc",
+            },
+            "resources": {"workers": 1},
+        }
+    )
+    from dljobs.workloads.runner import run_model
+
+    context = RunContext(
+        job_id="5101", artifacts_url=f"s3://{bucket}/jobs/5101", s3_endpoint_url=s3_server.endpoint_url
+    )
+    summary = run_model(spec, context, 1)
+    assert summary["test_metrics"]["test_auc"] > 0.9
+    client = s3_server.client()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="jobs/5101/")["Contents"]}
+    checkpoint_dirs = {
+        k.split("/")[4] for k in keys if k.startswith("jobs/5101/checkpoints/dljobs-job-5101/epoch-")
+    }
+    assert "epoch-000003" in checkpoint_dirs and len(checkpoint_dirs) <= 2  # the best one and the latest
+    manifest = json.loads(client.get_object(Bucket=bucket, Key="jobs/5101/manifest.json")["Body"].read())
+    for artifact in manifest["artifacts"]:
+        assert artifact["uri"] == f"s3://{bucket}/jobs/5101/{artifact['name']}"
+        assert f"jobs/5101/{artifact['name']}" in keys
