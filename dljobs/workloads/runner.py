@@ -166,27 +166,33 @@ def describe(spec: JobSpec, context: RunContext, seed: int) -> str:
     )
 
 
-def prepare_model_data(spec: JobSpec, seed: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Load (or, streaming, open) the data on the driver: its errors surface here, before any worker starts.
-
-    Returns (DataInfo, what the loop config gets, the Ray Data datasets for the trainer).
-    """
-    from dljobs.workloads.train.loop import DATA_KEY, STREAMS_KEY
-
+def prepare_model_data(spec: JobSpec, seed: int) -> tuple[Any, Any]:
+    """(DataInfo, the data) loaded on the driver, so that its errors surface before any worker starts:
+    PreparedData in memory, or StreamingData (lazy Ray Data datasets, which need Ray already)."""
     if spec.data is not None and spec.data.streaming:
         from dljobs.workloads.data.streaming import build_streaming_data
 
+        connect_ray()
         streaming = build_streaming_data(spec, seed=seed)
-        datasets = streaming.datasets()
-        return streaming.info, {DATA_KEY: streaming.info, STREAMS_KEY: sorted(datasets)}, datasets
-    import ray
-
+        return streaming.info, streaming
     from dljobs.workloads.data import load_data
 
     prepared = load_data(spec, seed=seed)
-    connect_ray()
-    # Every worker gets the driver's splits from the object store: the same data, loaded once.
-    return prepared.info, {DATA_KEY: ray.put(prepared)}, {}
+    return prepared.info, prepared
+
+
+def hand_over(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(loop config entries, trainer datasets): in-memory splits go to every worker through the object store
+    (the same data, loaded once); streams go to the trainer, which shards them."""
+    import ray
+
+    from dljobs.workloads.data.base import PreparedData
+    from dljobs.workloads.train.loop import DATA_KEY, STREAMS_KEY
+
+    if isinstance(data, PreparedData):
+        return {DATA_KEY: ray.put(data)}, {}
+    datasets = data.datasets()
+    return {DATA_KEY: data.info, STREAMS_KEY: sorted(datasets)}, datasets
 
 
 def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
@@ -198,7 +204,7 @@ def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     from dljobs.workloads.train.trainer import build_trainer
 
     started = time.monotonic()
-    info, data_config, datasets = prepare_model_data(spec, seed)
+    info, data = prepare_model_data(spec, seed)
     check_monitored(spec.training, info, has_validation=info.num_val > 0)
     freeze(build_model(spec.workload, info), spec.workload.freeze)
     say(
@@ -206,6 +212,7 @@ def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
         f"{info.num_val} validation / {info.num_test} test examples ({time.monotonic() - started:.1f}s)"
     )
     connect_ray()
+    data_config, datasets = hand_over(data)
     config = loop_config(spec, context, data_config)
     trainer = build_trainer(train_builtin, config, spec, context, datasets)
     say("starting the training workers")

@@ -195,6 +195,7 @@ def test_the_custom_mnist_example_learns(ray_head, tmp_path: Path) -> None:  # t
     assert card["metrics"]["final"]["test_accuracy"] >= 0.9
 
 
+@pytest.mark.ray
 def test_user_code_that_raises_is_the_job_s_fault(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code = tmp_path / "code"
     code.mkdir()

@@ -101,6 +101,7 @@ class BuiltinTraining:
         self.history: list[dict[str, Any]] = []
         self.stopped_early = False
         self.val_confusion: list[list[int]] | None = None
+        self.resumed_from: dict[str, int] | None = None
         self.reporter = Reporter.from_context(run.api_url, run.job_id, run.job_token, rank=self.rank)
         self.watch = PreemptionWatch()
 
@@ -199,6 +200,7 @@ class BuiltinTraining:
         self.progress = EpochProgress.from_state(training["progress"])
         if not self.feed.resumable:  # a stream cannot replay part of an epoch: start that epoch again
             self.progress = EpochProgress()
+        self.resumed_from = {"epoch": self.epoch + 1, "batch": self.progress.batches_done}
         self.engine.global_step = int(training["global_step"])
         for optimization, state in zip(self.engine.optimizations, training["optimizations"], strict=True):
             optimization.load_state_dict(state)
@@ -271,6 +273,7 @@ class BuiltinTraining:
             "stopped_early": self.stopped_early,
             "epochs_trained": trained,
             "resumed": resumed,
+            "resumed_from": self.resumed_from,
             "global_step": self.engine.global_step,
         }
 
@@ -336,6 +339,9 @@ class BuiltinTraining:
         """Every rank checkpoints at this step; the signalled one exits, the others end with an error."""
         metrics = {"epoch": self.epoch, "step": self.engine.global_step, ckpt.SCORE: self.best.score(None)}
         self.report(metrics, checkpoint=True)
+        # The controller collects a report when it next polls this worker: wait until the checkpoint is
+        # committed, or the exit below would take it along.
+        ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
         if self.rank == 0:
             print(
                 f"dljobs: stopping for preemption: checkpoint at epoch {self.epoch + 1}, "
