@@ -87,7 +87,9 @@ class ReconcilerSettings(LoopSettings):
     interval: float = 1.0
     lease_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
-    starting_grace: float = Field(default=30.0, gt=0, description="seconds before a silent launch is retried")
+    launch_grace: float = Field(
+        default=300.0, gt=0, description="seconds an unconfirmed launch is retried under the same id"
+    )
 
 
 class JanitorSettings(LoopSettings):

@@ -100,7 +100,7 @@ def failure_reason(message: str, logs: str) -> str:
 
 
 async def fail_or_retry(
-    session: AsyncSession, job: JobModel, reason: str, *, infrastructure: bool, lease_token: str | None = None
+    session: AsyncSession, job: JobModel, reason: str, *, infrastructure: bool, held_lease: str | None = None
 ) -> JobStatus | None:
     """After a failed attempt: RETRYING within the budget for infrastructure failures, else FAILED.
 
@@ -124,5 +124,5 @@ async def fail_or_retry(
             "lease_expires_at": None,
             "launched_at": None,
         }
-    done = await change_status(session, job, target, why, lease_token=lease_token, **extra)
+    done = await change_status(session, job, target, why, held_lease=held_lease, **extra)
     return target if done else None
