@@ -379,3 +379,24 @@ def test_generated_secrets_are_random_per_install(helm: Helm) -> None:
     assert tokens[0].keys() == {"dljobs-admin-token", "dljobs-ray-auth"}
     assert tokens[0]["dljobs-ray-auth"] != tokens[1]["dljobs-ray-auth"]
     assert all(len(s["metadata"]["annotations"]) == 1 for s in first)
+
+
+def test_notes_say_how_to_reach_the_controller_and_log_in(helm: Helm) -> None:
+    """NOTES.txt, as `helm install` prints it (a client-side dry run needs no cluster)."""
+    result = helm.run(
+        "install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--dry-run=client",
+        "--set",
+        "ingress.enabled=true,ingress.host=dljobs.example.org",
+        "--set",
+        "ingress.tls.enabled=true,ingress.tls.secretName=tls",
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "URL=https://dljobs.example.org" in notes
+    assert "kubectl -n ml get secret dljobs-admin-token -o jsonpath='{.data.token}' | base64 -d" in notes
+    assert 'dljobs login "$URL" --token "$TOKEN"' in notes
