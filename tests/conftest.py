@@ -23,3 +23,15 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """One SeaweedFS S3 server for the session (free ports, one identity). Use `create_bucket()` per test."""
+    from tests.support.s3 import SeaweedS3
+
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

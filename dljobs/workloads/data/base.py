@@ -20,7 +20,9 @@ InputKind = Literal["tabular", "image", "tokens", "sequence"]
 class DataInfo:
     task: Task
     input_kind: InputKind
-    input_shape: tuple[int, ...]  # one example: (64,), (1, 8, 8), (3, 32, 32), (seq_len,), (seq_len, channels)
+    input_shape: tuple[
+        int, ...
+    ]  # one example: (64,), (1, 8, 8), (3, 32, 32), (seq_len,), (seq_len, channels)
     input_dtype: str  # "float32" for features and images, "int64" for token ids
     num_classes: int | None = None  # classification only
     class_names: list[str] | None = None
