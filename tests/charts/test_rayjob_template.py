@@ -3,13 +3,17 @@ forbids unknown keys), and the RayJobs built from it validate and fall under the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dljobs.controller.launchers.base import LaunchRequest
-from dljobs.controller.launchers.kuberay import build_rayjob
+from dljobs.controller.launchers.kuberay import RayJobLauncher, build_rayjob
 from dljobs.controller.launchers.kuberay_template import RayJobTemplate
-from dljobs.controller.settings import LauncherSettings
+from dljobs.controller.settings import LauncherSettings, Settings
 from tests.charts import policy
 from tests.charts.conftest import CHART, NAMESPACE, RELEASE, find, one
 from tests.charts.kube_schemas import crd_errors
@@ -81,3 +85,37 @@ def test_capacity_override_and_irsa_reach_the_template(helm: Helm) -> None:
     template = chart_template(objects)
     assert template.capacity.model_dump() == {"cpus": 64, "gpus": 8, "accelerators": {"H100": 8}}
     assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & {e["name"] for e in template.env}
+
+
+@pytest.mark.parametrize("combination", ["default", "rayjob-launcher", "existing-secrets-and-monitoring"])
+def test_controller_env_is_what_the_settings_read(
+    render: Render, combination: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every DLJOBS_* variable the chart sets names a field of Settings (which would silently ignore a typo),
+    and the controller's settings parse from the Deployment's environment."""
+    objects = render(combination)
+    container = one(objects, "Deployment", RELEASE)["spec"]["template"]["spec"]["containers"][0]
+    for key in [k for k in os.environ if k.startswith("DLJOBS_")]:
+        monkeypatch.delenv(key)
+    for name, env in policy.env_of(container).items():
+        if name.startswith("DLJOBS_") and name != "DLJOBS_HOME":
+            model: Any = Settings
+            for part in name.removeprefix("DLJOBS_").lower().split("__"):
+                assert part in model.model_fields, f"{name}: Settings has no field {part}"
+                model = model.model_fields[part].annotation
+        value = env.get("value", f"secret-from-{name.lower()}")
+        if name == "DLJOBS_LAUNCHER__RAYJOB_TEMPLATE_FILE":  # the mounted ConfigMap
+            value = str(tmp_path / "template.json")
+            Path(value).write_text(one(objects, "ConfigMap")["data"]["template.json"])
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.mode == "cluster" and settings.home == Path("/var/lib/dljobs")
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 8765)
+    assert settings.launcher.namespace == NAMESPACE
+    assert settings.ray.resolved_token() == "secret-from-dljobs_ray__token"
+    assert settings.storage.url.startswith("s3://")
+    if settings.launcher.kind == "kuberay_rayjob":
+        launcher = RayJobLauncher(settings, api_client=object())
+        assert launcher.template == chart_template(objects)
+    else:
+        assert settings.ray.address == "http://dljobs-ray-head-svc.ml.svc.cluster.local:8265"

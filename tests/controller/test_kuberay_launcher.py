@@ -27,7 +27,7 @@ from dljobs.controller.launchers.kuberay import (
     launch_status,
 )
 from dljobs.controller.launchers.kuberay_template import AcceleratorPool, CapacityLimits, RayJobTemplate
-from dljobs.controller.settings import LauncherSettings
+from dljobs.controller.settings import LauncherSettings, RaySettings, Settings
 from tests.charts import policy
 from tests.charts.kube_schemas import crd_errors, kubernetes_errors, kubernetes_versions
 
@@ -434,8 +434,9 @@ def kube_api() -> Iterator[KubeApiStandIn]:
 
 
 def launcher_for(kube_api: KubeApiStandIn, ray_token: str | None = None) -> RayJobLauncher:
+    settings = Settings(launcher=SETTINGS, ray=RaySettings(token=ray_token))
     return RayJobLauncher(
-        SETTINGS, TEMPLATE, ray_token=ray_token, api_client=kube_api.api_client(), log_poll_interval=0.2
+        settings, template=TEMPLATE, api_client=kube_api.api_client(), log_poll_interval=0.2
     )
 
 

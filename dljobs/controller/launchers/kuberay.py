@@ -42,7 +42,7 @@ from dljobs.controller.launchers.kuberay_template import (
     restricted_container_security,
     restricted_pod_security,
 )
-from dljobs.controller.settings import LauncherSettings
+from dljobs.controller.settings import LauncherSettings, Settings
 
 RAY_GROUP = "ray.io"
 RAY_VERSION = "v1"
@@ -405,27 +405,31 @@ def dashboard_url(rayjob: dict[str, Any]) -> str | None:
 
 
 class RayJobLauncher:
-    """The `Launcher` protocol on KubeRay RayJobs in one namespace.
+    """The `Launcher` protocol on KubeRay RayJobs in `settings.launcher.namespace`.
 
+    The template is `template`, else the file `settings.launcher.rayjob_template_file`, else the defaults.
     `api_client` is a `kubernetes.client.ApiClient`; by default one is built from the pod's service account
-    (or, outside a cluster, from the kubeconfig). `ray_token` authenticates log reads on the jobs' dashboards.
+    (or, outside a cluster, from the kubeconfig). The Ray token (`settings.ray`) authenticates log reads on
+    the jobs' dashboards.
     """
 
     def __init__(
         self,
-        settings: LauncherSettings,
-        template: RayJobTemplate,
+        settings: Settings,
         *,
-        ray_token: str | None = None,
+        template: RayJobTemplate | None = None,
         api_client: Any | None = None,
-        request_timeout: float = 15.0,
         log_poll_interval: float = 2.0,
     ) -> None:
-        self.settings = settings
+        self.settings = settings.launcher
+        if template is None:
+            path = settings.launcher.rayjob_template_file
+            template = RayJobTemplate.load(path) if path else RayJobTemplate()
         self.template = template
         self._api_client = api_client
-        self._headers = {"Authorization": f"Bearer {ray_token}"} if ray_token else {}
-        self._http = httpx.AsyncClient(timeout=request_timeout)
+        token = settings.ray.resolved_token()
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(timeout=settings.ray.request_timeout)
         self._log_poll_interval = log_poll_interval
 
     # -- Kubernetes calls (blocking client, run in a thread) ------------------------------------------------
