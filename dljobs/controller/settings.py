@@ -101,6 +101,9 @@ class LauncherSettings(BaseModel):
     namespace: str = "default"
     rayjob_ttl_seconds: int = Field(default=600, ge=0)
     ray_image: str = "dljobs-ray:0.1.0"
+    rayjob_template_file: Path | None = Field(
+        default=None, description="the RayJobTemplate JSON the Helm chart renders (kuberay_rayjob launcher)"
+    )
 
 
 class ServerSettings(BaseModel):
