@@ -97,3 +97,22 @@ def identities(api):  # type: ignore[no-untyped-def]
     from tests.support.factories import Identities
 
     return Identities(api, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def live_settings(settings):  # type: ignore[no-untyped-def]
+    """Settings with the scheduler and reconciler running, ticking fast."""
+    settings.scheduler.enabled = True
+    settings.reconciler.enabled = True
+    settings.scheduler.capacity_ttl = 0.5
+    return settings
+
+
+@pytest.fixture
+def live_api(live_settings):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from dljobs.controller.app import create_app
+
+    with TestClient(create_app(live_settings, migrate=False)) as client:
+        yield client

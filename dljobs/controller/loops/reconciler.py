@@ -95,10 +95,16 @@ class Reconciler(Loop):
         status = S(job.status)
         now = utcnow()
         if status == S.CANCELLING:
+            timed_out = job.stop_reason == "timeout"
             if state.state in (LaunchState.STOPPED, LaunchState.FAILED, LaunchState.NOT_FOUND):
-                await self._end(job, lease, S.CANCELLED, "cancelled: the Ray job was stopped")
+                if timed_out:
+                    await self._end(
+                        job, lease, S.TIMED_OUT, f"exceeded its timeout of {format_duration(job.timeout_s)}"
+                    )
+                else:
+                    await self._end(job, lease, S.CANCELLED, f"{job.status_reason}: the Ray job was stopped")
             elif state.state == LaunchState.SUCCEEDED:
-                await self._end(job, lease, S.SUCCEEDED, "finished before the cancel took effect")
+                await self._end(job, lease, S.SUCCEEDED, "finished before it could be stopped")
             else:
                 await self._release(job, lease)
             return
@@ -174,13 +180,14 @@ class Reconciler(Loop):
             )
 
     async def _time_out(self, job: JobModel, lease: str) -> None:
-        try:
-            await self.launcher.stop(job.launch_id or "")
-        except LaunchError as exc:
-            log.warning("job %s: stopping after its timeout failed: %s", job.id, exc)
-            await self._release(job, lease)
-            return
-        await self._end(job, lease, S.TIMED_OUT, f"exceeded its timeout of {format_duration(job.timeout_s)}")
+        """Past its timeout: CANCELLING (stop on Ray), and TIMED_OUT once Ray confirms the stop."""
+        async with self.sessions() as session, session.begin():
+            reason = f"exceeded its timeout of {format_duration(job.timeout_s)}; stopping"
+            if await change_status(
+                session, job, S.CANCELLING, reason, held_lease=lease, stop_reason="timeout"
+            ):
+                await release(session, job.id, lease)
+        self.wake()
 
     async def _end(self, job: JobModel, lease: str, status: JobStatus, reason: str) -> None:
         await self._archive_logs(job)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.leasing import guarded_update, hold_singleton
+from dljobs.controller.db.meta import installation_id
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Capacity, Launcher, LaunchError
 from dljobs.controller.loops.base import Loop
@@ -71,8 +72,11 @@ class Scheduler(Loop):
         self.capacity = CapacityCache(launcher, settings.scheduler.capacity_ttl)
         self.on_launched = on_launched
         self._lease_seconds = max(10.0, 5 * settings.scheduler.interval)
+        self.installation: str | None = None
 
     async def tick(self) -> None:
+        if self.installation is None:
+            self.installation = await installation_id(self.sessions)
         async with self.sessions() as session, session.begin():
             if not await hold_singleton(session, "scheduler", self.owner, self._lease_seconds):
                 return
@@ -112,7 +116,7 @@ class Scheduler(Loop):
                     JobStatus.STARTING,
                     f"launching attempt {attempt} on Ray",
                     attempt=attempt,
-                    launch_id=launch_id(job.id, attempt),
+                    launch_id=launch_id(self.installation or "", job.id, attempt),
                     launched_at=None,
                     not_before=None,
                     started_at=now,

@@ -68,7 +68,7 @@ async def build_request(
     # a command runs in the driver itself, so the driver holds the job's CPUs; training runs in workers
     driver_cpus = float(resources["cpus_per_worker"]) if workload.get("command") else 0.0
     return LaunchRequest(
-        launch_id=job.launch_id or runtime.launch_id(job.id, job.attempt),
+        launch_id=job.launch_id or "",
         job_id=job.id,
         attempt=job.attempt,
         entrypoint=runtime.RUNNER_ENTRYPOINT,
@@ -108,7 +108,8 @@ async def fail_or_retry(
     """
     status = JobStatus(job.status)
     if status == JobStatus.CANCELLING:
-        target, why = JobStatus.CANCELLED, f"cancelled ({reason})"
+        target = JobStatus.TIMED_OUT if job.stop_reason == "timeout" else JobStatus.CANCELLED
+        why = f"{job.status_reason} ({reason})"
     elif infrastructure and job.attempt <= job.max_retries:
         target = JobStatus.RETRYING
         why = f"infrastructure failure, retry {job.attempt} of {job.max_retries}: {reason}"

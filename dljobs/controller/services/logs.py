@@ -9,7 +9,7 @@ from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import LaunchError
 from dljobs.controller.runtime import Runtime
 from dljobs.controller.services.launching import log_key
-from dljobs.spec.runtime import launch_id
+from dljobs.spec.runtime import attempt_launch_id
 from dljobs.spec.status import ACTIVE, TERMINAL, WAITING, JobStatus
 from dljobs.storage import StorageError
 
@@ -27,7 +27,7 @@ async def read_logs(runtime: Runtime, job: JobModel, attempt: int) -> str:
         except (StorageError, OSError):
             pass  # not archived (yet): Ray may still have it
     try:
-        return await runtime.launcher.logs(launch_id(job.id, attempt))
+        return await runtime.launcher.logs(attempt_launch_id(job.launch_id or "", attempt))
     except LaunchError:
         return ""
 
@@ -87,7 +87,7 @@ async def _tail(runtime: Runtime, job: JobModel, attempt: int) -> AsyncIterator[
     while True:
         received = 0
         try:
-            async for chunk in runtime.launcher.tail_logs(launch_id(job.id, attempt)):
+            async for chunk in runtime.launcher.tail_logs(attempt_launch_id(job.launch_id or "", attempt)):
                 start = max(0, sent - received)
                 received += len(chunk)
                 if start < len(chunk):
