@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from dljobs.processes import stop_popen_group
 
 _PORT_FLAGS = (
     "--port",
@@ -41,7 +42,10 @@ def free_port() -> int:
 
 
 def ray_executable() -> str:
-    return shutil.which("ray", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")) or "ray"
+    return (
+        shutil.which("ray", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        or "ray"
+    )
 
 
 @dataclass
@@ -72,8 +76,12 @@ class LocalRayHead:
 
     def _process_env(self) -> dict[str, str]:
         # Stopping is our decision, made once the jobs are dealt with: no drain period on SIGTERM.
-        return {**os.environ, **self.env(), "RAY_USAGE_STATS_ENABLED": "0",
-                "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+        return {
+            **os.environ,
+            **self.env(),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+        }
 
     def start(self, timeout: float = 120.0) -> LocalRayHead:
         ports = {flag: free_port() for flag in _PORT_FLAGS}
@@ -87,11 +95,18 @@ class LocalRayHead:
             self.temp_dir = Path(tempfile.mkdtemp(prefix="dlr", dir="/tmp"))
             self._owned_temp = True
         command = [
-            ray_executable(), "start", "--head", "--block", "--disable-usage-stats",
-            "--include-dashboard=true", "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1",
+            ray_executable(),
+            "start",
+            "--head",
+            "--block",
+            "--disable-usage-stats",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            "--node-ip-address=127.0.0.1",
             f"--temp-dir={self.temp_dir}",
             # worker ports picked by the OS, not from a fixed range another head may hold
-            "--min-worker-port=0", "--max-worker-port=0",
+            "--min-worker-port=0",
+            "--max-worker-port=0",
             *(f"{flag}={port}" for flag, port in ports.items()),
         ]
         if self.num_cpus is not None:
@@ -101,8 +116,14 @@ class LocalRayHead:
         env = self._process_env()
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
@@ -110,17 +131,22 @@ class LocalRayHead:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
+        """Until the head's node is alive: the Job API accepts submissions only from then on."""
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"Bearer {self.token}"}
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the Ray head exited with code {self.process.returncode}"
-                                   + (f"; see {self.log_file}" if self.log_file else ""))
+                raise RuntimeError(
+                    f"the Ray head exited with code {self.process.returncode}"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
             try:
-                response = httpx.get(f"{self.dashboard_url}/api/version", headers=headers, timeout=2.0)
+                response = httpx.get(f"{self.dashboard_url}/api/v0/nodes", headers=headers, timeout=5.0)
                 if response.status_code == 200:
-                    return
-            except httpx.HTTPError:
+                    nodes = response.json().get("data", {}).get("result", {}).get("result", [])
+                    if any(node.get("state") == "ALIVE" for node in nodes):
+                        return
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.25)
         self.stop()
@@ -128,46 +154,36 @@ class LocalRayHead:
 
     def add_node(self, num_cpus: int = 1, log_file: Path | None = None) -> subprocess.Popen[bytes]:
         """Start a second node joined to this head, in its own process group (stop it with stop_node)."""
-        command = [ray_executable(), "start", "--block", f"--address={self.gcs_address}",
-                   "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats",
-                   f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-                   f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
+        command = [
+            ray_executable(),
+            "start",
+            "--block",
+            f"--address={self.gcs_address}",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={num_cpus}",
+            "--disable-usage-stats",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+        ]
         log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
-            return subprocess.Popen(command, env=self._process_env(), stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            return subprocess.Popen(
+                command,
+                env=self._process_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is not None:
-            stop_process_group(self.process, timeout)
+            stop_popen_group(self.process, timeout)
             self.process = None
         if self._owned_temp and self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
-
-
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM the process's group, wait, then SIGKILL whatever is left of it."""
-    try:
-        pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
-        return
-    _signal_group(pgid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    _signal_group(pgid, signal.SIGKILL)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -6,34 +6,44 @@ Unset values fall back to the embedded default under `DLJOBS_HOME` (`~/.dljobs`)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dljobs.spec.local import dljobs_home
+
 
 def default_home() -> Path:
-    return Path(os.environ.get("DLJOBS_HOME") or Path.home() / ".dljobs").expanduser()
+    return dljobs_home()
 
 
 class DatabaseSettings(BaseModel):
-    url: str = Field(default="", description="sqlite+aiosqlite:///PATH or postgresql+asyncpg://...; "
-                                             "empty: SQLite under DLJOBS_HOME")
+    url: str = Field(
+        default="",
+        description="sqlite+aiosqlite:///PATH or postgresql+asyncpg://...; empty: SQLite under DLJOBS_HOME",
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     echo: bool = False
 
 
 class RaySettings(BaseModel):
-    address: str = Field(default="", description="the Ray dashboard URL (http://HOST:8265); empty: start a "
-                                                 "local head owned by the controller")
+    address: str = Field(
+        default="",
+        description="the Ray dashboard URL (http://HOST:8265); empty: start a "
+        "local head owned by the controller",
+    )
     token: SecretStr | None = Field(default=None, description="Ray's auth token (RAY_AUTH_MODE=token)")
     token_file: Path | None = None
     request_timeout: float = Field(default=15.0, gt=0)
-    local_num_cpus: int | None = Field(default=None, ge=1, description="CPUs of the local head (default: all)")
+    local_num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of the local head (default: all)"
+    )
     local_num_gpus: int | None = Field(default=None, ge=0)
-    local_port: int = Field(default=0, ge=0, le=65535, description="GCS port of the local head; 0 picks a free one")
+    local_port: int = Field(
+        default=0, ge=0, le=65535, description="GCS port of the local head; 0 picks a free one"
+    )
     local_dashboard_port: int = Field(default=0, ge=0, le=65535)
 
     def resolved_token(self) -> str | None:
@@ -45,15 +55,20 @@ class RaySettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    url: str = Field(default="", description="file:///DIR or s3://BUCKET/PREFIX; empty: DLJOBS_HOME/artifacts")
-    s3_endpoint_url: str | None = Field(default=None, description="for S3-compatible servers (MinIO, SeaweedFS)")
+    url: str = Field(
+        default="", description="file:///DIR or s3://BUCKET/PREFIX; empty: DLJOBS_HOME/artifacts"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="for S3-compatible servers (MinIO, SeaweedFS)"
+    )
     s3_region: str | None = None
     max_bundle_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):
     bootstrap_admin_token: SecretStr | None = Field(
-        default=None, description="on a cluster: the first admin's token, from a Secret")
+        default=None, description="on a cluster: the first admin's token, from a Secret"
+    )
     bootstrap_admin_name: str = "admin"
 
 
@@ -63,14 +78,18 @@ class LoopSettings(BaseModel):
 
 
 class SchedulerSettings(LoopSettings):
-    capacity_ttl: float = Field(default=5.0, ge=0, description="seconds a read of the cluster's size is reused")
+    capacity_ttl: float = Field(
+        default=5.0, ge=0, description="seconds a read of the cluster's size is reused"
+    )
 
 
 class ReconcilerSettings(LoopSettings):
     interval: float = 1.0
     lease_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
-    starting_grace: float = Field(default=30.0, gt=0, description="seconds before a silent launch is retried")
+    launch_grace: float = Field(
+        default=300.0, gt=0, description="seconds an unconfirmed launch is retried under the same id"
+    )
 
 
 class JanitorSettings(LoopSettings):
@@ -82,12 +101,17 @@ class LauncherSettings(BaseModel):
     namespace: str = "default"
     rayjob_ttl_seconds: int = Field(default=600, ge=0)
     ray_image: str = "dljobs-ray:0.1.0"
+    rayjob_template_file: Path | None = Field(
+        default=None, description="the RayJobTemplate JSON the Helm chart renders (kuberay_rayjob launcher)"
+    )
 
 
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
-    public_url: str = Field(default="", description="how Ray workers reach this controller (metrics, artifacts)")
+    public_url: str = Field(
+        default="", description="how Ray workers reach this controller (metrics, artifacts)"
+    )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
 

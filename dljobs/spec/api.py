@@ -89,7 +89,7 @@ class QueueExplanation(_Response):
     status: JobStatus
     position: int | None = Field(default=None, description="1 = next to start; None when not waiting")
     ahead: list[int] = Field(default_factory=list, description="waiting jobs that start before this one")
-    blocker: Literal["none", "quota", "capacity", "ahead", "cluster", "not_waiting"]
+    blocker: Literal["none", "quota", "capacity", "ahead", "cluster", "backoff", "not_waiting"]
     message: str
     needs: dict[str, float] = Field(default_factory=dict)
     free: dict[str, float] = Field(default_factory=dict)

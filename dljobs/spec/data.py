@@ -43,7 +43,9 @@ class DataSpec(StrictModel):
     samples: int | None = Field(default=None, ge=16, le=100_000_000, description="size of a generated set")
     max_length: int = Field(default=64, ge=1, le=65536, description="tokens kept per text example")
     vocab_size: int = Field(default=10_000, ge=16, le=1_000_000)
-    image_size: int | None = Field(default=None, ge=4, le=4096, description="resize image folders to this side")
+    image_size: int | None = Field(
+        default=None, ge=4, le=4096, description="resize image folders to this side"
+    )
     normalize: bool = True
     shuffle: bool = True
     streaming: bool = Field(default=False, description="stream through Ray Data instead of loading whole")

@@ -22,15 +22,17 @@ def parse_duration(value: str | int | float) -> int:
         elif _WHOLE.match(text):
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
         else:
-            raise ValueError(f"'{value}' is not a duration: use a number with s, m, h or d, such as 90s, 30m, 2h")
+            raise ValueError(
+                f"'{value}' is not a duration: use a number with s, m, h or d, such as 90s, 30m, 2h"
+            )
     if seconds <= 0:
         raise ValueError("a duration must be positive")
-    return int(round(seconds))
+    return round(seconds)
 
 
 def format_duration(seconds: float) -> str:
     """The short form that parse_duration reads back: 7200 -> '2h', 5400 -> '1h30m'."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds <= 0:
         return "0s"
     parts = []

@@ -67,7 +67,9 @@ class WorkloadSpec(StrictModel):
         if value is None:
             return value
         if not _ENTRYPOINT.match(value) or ".." in value.split(":")[0].split("/"):
-            raise ValueError(f"'{value}' must be FILE.py:FUNCTION inside the code directory, e.g. train.py:train_loop")
+            raise ValueError(
+                f"'{value}' must be FILE.py:FUNCTION inside the code directory, e.g. train.py:train_loop"
+            )
         return value
 
     @field_validator("init_from")
@@ -100,8 +102,11 @@ class ResourcesSpec(StrictModel):
     workers: int = Field(default=1, ge=1, le=1024)
     cpus_per_worker: float = Field(default=1.0, gt=0.0, le=512.0)
     gpus_per_worker: float = Field(default=0.0, ge=0.0, le=16.0)
-    accelerator: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
-                                    description="GPU type, such as A100 or H100")
+    accelerator: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="GPU type, such as A100 or H100",
+    )
     memory_per_worker: ByteSize | None = Field(default=None, description="such as 8Gi")
     placement: Literal["pack", "spread", "strict_pack", "strict_spread"] = "pack"
 
@@ -137,8 +142,9 @@ class JobSpec(StrictModel):
     @model_validator(mode="after")
     def _precision_fits_hardware(self) -> JobSpec:
         if self.training.precision == "fp16" and self.resources.gpus_per_worker <= 0:
-            raise ValueError("training.precision: fp16 needs GPUs (resources.gpus_per_worker > 0); "
-                             "use bf16 on CPUs")
+            raise ValueError(
+                "training.precision: fp16 needs GPUs (resources.gpus_per_worker > 0); use bf16 on CPUs"
+            )
         return self
 
     @field_validator("data")

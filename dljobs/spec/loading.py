@@ -34,15 +34,26 @@ def load_spec_file(path: str | FsPath, overrides: list[str] | None = None) -> Jo
     file = FsPath(path)
     try:
         if not file.is_file():
-            raise SpecError([FieldError("", "no such file" if not file.exists() else "not a file")],
-                            code="spec_not_found", source=str(path))
+            raise SpecError(
+                [FieldError("", "no such file" if not file.exists() else "not a file")],
+                code="spec_not_found",
+                source=str(path),
+            )
         if file.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError([FieldError("", f"the spec is {file.stat().st_size:,} bytes; the limit is "
-                                            f"{MAX_SPEC_BYTES:,} (1 MiB)")], code="spec_too_large")
+            raise SpecError(
+                [
+                    FieldError(
+                        "",
+                        f"the spec is {file.stat().st_size:,} bytes; the limit is {MAX_SPEC_BYTES:,} (1 MiB)",
+                    )
+                ],
+                code="spec_too_large",
+            )
         data = file.read_bytes()
     except OSError as exc:
-        raise SpecError([FieldError("", f"cannot read: {exc.strerror}")], code="spec_not_found",
-                        source=str(path)) from None
+        raise SpecError(
+            [FieldError("", f"cannot read: {exc.strerror}")], code="spec_not_found", source=str(path)
+        ) from None
     try:
         return load_spec_text(data, overrides)
     except SpecError as exc:
@@ -65,7 +76,10 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> set[Path]
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise SpecError([FieldError(key or item, f"--set '{item}': expected FIELD.PATH=VALUE")], code="invalid_override")
+            raise SpecError(
+                [FieldError(key or item, f"--set '{item}': expected FIELD.PATH=VALUE")],
+                code="invalid_override",
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -78,7 +92,9 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> set[Path]
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
-                raise SpecError([FieldError(where, f"--set {key}: {where} is not a section")], code="invalid_override")
+                raise SpecError(
+                    [FieldError(where, f"--set {key}: {where} is not a section")], code="invalid_override"
+                )
             node = child
         node[parts[-1]] = value
         done.add(tuple(parts))
@@ -116,8 +132,9 @@ def read_stored_spec(stored: dict[str, Any]) -> JobSpec:
     return JobSpec.model_validate(data)
 
 
-def _field_errors(exc: ValidationError, document: dict[str, Any], lines: LineMap,
-                  set_paths: set[Path]) -> list[FieldError]:
+def _field_errors(
+    exc: ValidationError, document: dict[str, Any], lines: LineMap, set_paths: set[Path]
+) -> list[FieldError]:
     out: list[FieldError] = []
     for err in exc.errors(include_url=False):
         loc: Path = tuple(err["loc"])

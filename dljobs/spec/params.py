@@ -31,7 +31,7 @@ class MLPParams(StrictModel):
 
 
 class CNNParams(StrictModel):
-    """Conv blocks (conv, batch norm, activation, pooling, dropout) and a dense head; adapts to the input size."""
+    """Conv blocks (conv, batch norm, activation, pooling, dropout), a dense head; adapts to input size."""
 
     channels: list[int] = Field(default=[32, 64], min_length=1, max_length=16)
     kernel_size: int = Field(default=3, ge=1, le=15)

@@ -32,7 +32,9 @@ class OptimizerSpec(StrictModel):
 class ScheduleSpec(StrictModel):
     """A learning-rate schedule, with an optional linear warmup in front of any of them."""
 
-    name: Literal["none", "step", "exponential", "cosine", "linear", "reduce_on_plateau", "one_cycle"] = "none"
+    name: Literal["none", "step", "exponential", "cosine", "linear", "reduce_on_plateau", "one_cycle"] = (
+        "none"
+    )
     warmup_steps: int = Field(default=0, ge=0, le=10_000_000)
     step_size: int = Field(default=10, ge=1, le=1_000_000, description="step: epochs between decays")
     gamma: float = Field(default=0.1, gt=0.0, le=1.0, description="step and exponential: decay factor")
@@ -40,7 +42,9 @@ class ScheduleSpec(StrictModel):
     patience: int = Field(default=5, ge=0, le=10_000, description="reduce_on_plateau: epochs without gain")
     factor: float = Field(default=0.1, gt=0.0, lt=1.0, description="reduce_on_plateau: decay factor")
     monitor: str = Field(default="val_loss", pattern=METRIC_PATTERN, description="reduce_on_plateau")
-    max_lr: float | None = Field(default=None, gt=0.0, le=10.0, description="one_cycle: peak (default 10 x lr)")
+    max_lr: float | None = Field(
+        default=None, gt=0.0, le=10.0, description="one_cycle: peak (default 10 x lr)"
+    )
 
 
 class EarlyStoppingSpec(StrictModel):

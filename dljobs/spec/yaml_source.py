@@ -32,8 +32,10 @@ class _GuardedLoader(yaml.SafeLoader):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 mark = self.peek_event().start_mark
-                raise SpecError([FieldError("", f"more than {MAX_ALIASES} YAML aliases", mark.line + 1)],
-                                code="spec_too_complex")
+                raise SpecError(
+                    [FieldError("", f"more than {MAX_ALIASES} YAML aliases", mark.line + 1)],
+                    code="spec_too_complex",
+                )
         return super().compose_node(parent, index)  # type: ignore[arg-type]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -43,10 +45,17 @@ class _GuardedLoader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                raise SpecError([FieldError(str(key), "keys must be text (quote them)", key_node.start_mark.line + 1)])
+                raise SpecError(
+                    [FieldError(str(key), "keys must be text (quote them)", key_node.start_mark.line + 1)]
+                )
             if key in seen:
-                raise SpecError([FieldError(key, f"duplicate key (first at line {seen[key]})",
-                                            key_node.start_mark.line + 1)])
+                raise SpecError(
+                    [
+                        FieldError(
+                            key, f"duplicate key (first at line {seen[key]})", key_node.start_mark.line + 1
+                        )
+                    ]
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
@@ -55,16 +64,19 @@ def decode(data: bytes | str) -> str:
     """The text of a spec, or a SpecError for one too large or not UTF-8."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError([FieldError("", f"the spec is {len(raw):,} bytes; the limit is {MAX_SPEC_BYTES:,} (1 MiB)")],
-                        code="spec_too_large")
+        raise SpecError(
+            [FieldError("", f"the spec is {len(raw):,} bytes; the limit is {MAX_SPEC_BYTES:,} (1 MiB)")],
+            code="spec_too_large",
+        )
     if isinstance(data, str):
         return data
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError([FieldError("", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                                    line)]) from None
+        raise SpecError(
+            [FieldError("", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line)]
+        ) from None
 
 
 def parse_yaml(data: bytes | str) -> tuple[Any, LineMap]:
@@ -82,8 +94,9 @@ def parse_yaml(data: bytes | str) -> tuple[Any, LineMap]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError([FieldError("", f"invalid YAML: {problem}", mark.line + 1 if mark else None)],
-                        code="invalid_yaml") from None
+        raise SpecError(
+            [FieldError("", f"invalid YAML: {problem}", mark.line + 1 if mark else None)], code="invalid_yaml"
+        ) from None
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         position = getattr(exc, "position", None)
         line = text[:position].count("\n") + 1 if isinstance(position, int) else None
@@ -108,8 +121,9 @@ def _check_expansion(root: yaml.Node) -> None:
         if key in sizes:
             return sizes[key]
         if key in active:
-            raise SpecError([FieldError("", "recursive YAML aliases", node.start_mark.line + 1)],
-                            code="spec_too_complex")
+            raise SpecError(
+                [FieldError("", "recursive YAML aliases", node.start_mark.line + 1)], code="spec_too_complex"
+            )
         active.add(key)
         total = 1
         if isinstance(node, yaml.MappingNode):
@@ -119,9 +133,16 @@ def _check_expansion(root: yaml.Node) -> None:
         active.discard(key)
         sizes[key] = total
         if total > MAX_EXPANDED_NODES:
-            raise SpecError([FieldError("", f"the spec expands to more than {MAX_EXPANDED_NODES:,} values "
-                                            "(YAML alias bomb?)", node.start_mark.line + 1)],
-                            code="spec_too_complex")
+            raise SpecError(
+                [
+                    FieldError(
+                        "",
+                        f"the spec expands to more than {MAX_EXPANDED_NODES:,} values (YAML alias bomb?)",
+                        node.start_mark.line + 1,
+                    )
+                ],
+                code="spec_too_complex",
+            )
         return total
 
     size(root)

@@ -13,9 +13,24 @@ PG_USER = os.environ.get("DLJOBS_TEST_PG_USER", "postgres")
 
 def _psql(sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database, "-v", "ON_ERROR_STOP=1",
-         "-qAtc", sql],
-        capture_output=True, text=True, timeout=60,
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            str(PG_PORT),
+            "-U",
+            PG_USER,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAtc",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -23,8 +38,12 @@ def ensure_server() -> None:
     """Start the machine's PostgreSQL cluster if it is down (as ARCHITECTURE.md describes)."""
     if _psql("select 1").returncode == 0:
         return
-    subprocess.run("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start", shell=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        shell=True,
+        capture_output=True,
+        timeout=60,
+    )
     result = _psql("select 1")
     if result.returncode != 0:
         raise RuntimeError(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}: {result.stderr.strip()}")

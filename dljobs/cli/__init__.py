@@ -1,0 +1,1 @@
+"""The `dljobs` command line: talks to the controller only through the SDK client (`dljobs.client`)."""

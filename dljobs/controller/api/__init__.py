@@ -1,0 +1,1 @@
+"""HTTP routers: thin. Each parses, authorizes, calls one service, and maps the result to an API body."""

@@ -1,0 +1,50 @@
+"""The FastAPI application: routers under /api/v1, one error shape, loops in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dljobs import __version__
+from dljobs.controller.api import bundles, errors, health, identity, jobs
+from dljobs.controller.runtime import Runtime, build_runtime
+from dljobs.controller.settings import Settings
+from dljobs.spec.api import API_PREFIX
+
+
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, migrate: bool = True
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = runtime or build_runtime(settings)
+        app.state.runtime = active
+        await active.start(migrate=migrate)
+        try:
+            yield
+        finally:
+            await active.stop()
+
+    app = FastAPI(
+        title="dljobs",
+        version=__version__,
+        description="Distributed deep-learning training jobs: submit, queue, run on Ray, follow.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    for router in (health.router, jobs.router, identity.router, bundles.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(
+        errors.RequestIdAndSizeLimit,
+        limit=settings.server.max_body_bytes,
+        large_limit=settings.storage.max_bundle_bytes,
+        large_prefix=bundles.BUNDLES_PREFIX,
+    )
+    return app

@@ -1,0 +1,197 @@
+"""ORM models (`...Model`). The API never returns these: services convert them to `dljobs.spec.api` bodies.
+
+Designed for what comes next: metrics and artifacts carry a nullable `trial_id` for sweeps, jobs have a
+`kind`, and later tables (trials, models, deployments) hang off `jobs.id`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dljobs.controller.db.base import Base, JSONDoc, UTCDateTime, utcnow
+
+# SQLite: AUTOINCREMENT so that ids are never reused after a delete.
+_AUTOINC = {"sqlite_autoincrement": True}
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ProjectModel(Base):
+    __tablename__ = "projects"
+    __table_args__ = _AUTOINC
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    max_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_cpus: Mapped[float | None] = mapped_column(Float)
+    max_gpus: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserModel(Base):
+    __tablename__ = "users"
+    __table_args__ = _AUTOINC
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MembershipModel(Base):
+    __tablename__ = "memberships"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenModel(Base):
+    """An API token. Only the SHA-256 of the secret is stored; `prefix` tells tokens apart in listings."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = _AUTOINC
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobModel(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "submitted_by", "idempotency_key"),
+        # the queue, in the order the scheduler reads it
+        Index("ix_jobs_queue", "status", "priority", "id"),
+        Index("ix_jobs_project_id_id", "project_id", "id"),
+        Index("ix_jobs_project_id_name", "project_id", "name"),
+        _AUTOINC,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="job")  # job | sweep
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)  # 0 low, 1 normal, 2 high
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    # what the scheduler reserves for the job while it is active
+    cpus: Mapped[float] = mapped_column(Float)
+    gpus: Mapped[float] = mapped_column(Float)
+    accelerator: Mapped[str | None] = mapped_column(String(63))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer)
+    timeout_s: Mapped[int] = mapped_column(Integer)
+    launch_id: Mapped[str | None] = mapped_column(String(128))
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when Ray accepted the launch
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retry backoff
+    stop_reason: Mapped[str | None] = mapped_column(String(16))  # why it is CANCELLING: cancel | timeout
+    report_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # the lease of the loop working on this row: lease, act outside the transaction, guarded update
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobEventModel(Base):
+    """One row per status transition, with its reason: the job's history."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class MetricModel(Base):
+    """A metric series point reported by a running job (or one trial of a sweep)."""
+
+    __tablename__ = "job_metrics"
+    __table_args__ = (Index("ix_job_metrics_job_id_name_step", "job_id", "name", "step"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    trial_id: Mapped[int | None] = mapped_column(BigIntId)
+    name: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(BigIntId)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArtifactModel(Base):
+    """A file a job left in the artifact store, with its checksum."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("job_id", "trial_id", "name"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(BigIntId)
+    name: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(32))
+    uri: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CodeBundleModel(Base):
+    """A zipped code directory, stored once per content hash."""
+
+    __tablename__ = "code_bundles"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeaseModel(Base):
+    """A named lease for work that one controller at a time must do (the scheduler's planning)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MetaModel(Base):
+    """Facts about this installation, such as its id (part of every launch id, so that a new database
+    never mistakes an old Ray job for one of its own)."""
+
+    __tablename__ = "controller_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

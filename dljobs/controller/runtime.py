@@ -1,0 +1,137 @@
+"""The controller's parts, built from settings and owned by the app's lifespan (no module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dljobs.controller.db.engine import create_engine, session_factory
+from dljobs.controller.db.migrate import upgrade
+from dljobs.controller.launchers.base import Launcher
+from dljobs.controller.loops.reconciler import Reconciler
+from dljobs.controller.loops.scheduler import Scheduler
+from dljobs.controller.ray_head import LocalRayHead, free_port
+from dljobs.controller.services.auth import PrincipalCache, ensure_admin, new_token
+from dljobs.controller.settings import Settings
+from dljobs.spec.local import RAY_HEAD_PID_FILE, TOKEN_FILE
+from dljobs.storage import ArtifactStore, open_store
+
+log = logging.getLogger("dljobs.controller")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    launcher: Launcher
+    store: ArtifactStore
+    scheduler: Scheduler
+    reconciler: Reconciler
+    owner: str
+    ray_head: LocalRayHead | None = None
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    _ray_start: asyncio.Task[None] | None = field(default=None, repr=False)
+    ray_error: str | None = None
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await asyncio.to_thread(upgrade, self.settings.database_url)
+        await self._bootstrap_identity()
+        if self.ray_head is not None:
+            # the API answers at once; jobs wait in the queue until the head is up
+            self._ray_start = asyncio.create_task(self._start_ray_head())
+        self.scheduler.start()
+        self.reconciler.start()
+
+    async def _start_ray_head(self) -> None:
+        assert self.ray_head is not None
+        try:
+            await asyncio.to_thread(self.ray_head.start)
+            if self.ray_head.process is not None:
+                (self.settings.home / RAY_HEAD_PID_FILE).write_text(f"{self.ray_head.process.pid}\n")
+            log.info("local Ray head ready at %s", self.ray_head.dashboard_url)
+            self.scheduler.wake()
+        except Exception as exc:
+            self.ray_error = f"the local Ray head failed to start: {exc}"
+            log.error(self.ray_error)
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.reconciler.stop()
+        if self._ray_start is not None:
+            await asyncio.gather(self._ray_start, return_exceptions=True)
+        await self.launcher.close()
+        if self.ray_head is not None:
+            await asyncio.to_thread(self.ray_head.stop)
+            (self.settings.home / RAY_HEAD_PID_FILE).unlink(missing_ok=True)
+        await self.engine.dispose()
+
+    async def _bootstrap_identity(self) -> None:
+        """The first admin: from the environment on a cluster, or a local token file in embedded mode."""
+        auth = self.settings.auth
+        token: str | None = None
+        token_name = "bootstrap"
+        if auth.bootstrap_admin_token is not None:
+            token = auth.bootstrap_admin_token.get_secret_value()
+        elif self.settings.mode == "embedded":
+            token, token_name = read_or_create_local_token(self.settings.home), "local"
+        if token is None:
+            return
+        async with self.sessions() as session, session.begin():
+            await ensure_admin(session, auth.bootstrap_admin_name, token, token_name)
+
+
+def read_or_create_local_token(home: Path) -> str:
+    """The embedded controller's admin token, in a file only its owner can read."""
+    path = home / TOKEN_FILE
+    home.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return path.read_text().strip()
+    token = new_token()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from dljobs.controller.launchers.ray_jobs import RayJobsLauncher
+
+    owner = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+    engine = create_engine(
+        settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+    )
+    sessions = session_factory(engine)
+    store = open_store(
+        settings.storage_url, endpoint_url=settings.storage.s3_endpoint_url, region=settings.storage.s3_region
+    )
+    ray_head: LocalRayHead | None = None
+    if settings.launcher.kind == "kuberay_rayjob":
+        from dljobs.controller.launchers.kuberay import RayJobLauncher
+
+        launcher: Launcher = RayJobLauncher(settings)  # type: ignore[assignment]
+    else:
+        address, token = settings.ray.address, settings.ray.resolved_token()
+        if not address:
+            if settings.mode != "embedded":
+                raise ValueError("DLJOBS_RAY__ADDRESS is required outside embedded mode")
+            ray_head = LocalRayHead(
+                num_cpus=settings.ray.local_num_cpus,
+                num_gpus=settings.ray.local_num_gpus,
+                port=settings.ray.local_port or free_port(),
+                dashboard_port=settings.ray.local_dashboard_port or free_port(),
+                log_file=settings.home / "ray-head.log",
+            )
+            address, token = ray_head.dashboard_url, ray_head.token
+        launcher = RayJobsLauncher(address, token, timeout=settings.ray.request_timeout)
+    reconciler = Reconciler(settings, sessions, launcher, store, owner)
+    scheduler = Scheduler(settings, sessions, launcher, store, owner, on_launched=reconciler.wake)
+    return Runtime(settings, engine, sessions, launcher, store, scheduler, reconciler, owner, ray_head)

@@ -1,0 +1,45 @@
+"""Serve the controller with uvicorn, or only migrate its database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from dljobs.controller.settings import Settings
+
+
+def serve(settings: Settings, *, migrate_only: bool = False, log_level: str = "info") -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if migrate_only:
+        from dljobs.controller.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+        logging.getLogger("dljobs").info("database migrated")
+        return
+    import uvicorn
+
+    from dljobs.controller.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dljobs.controller")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--migrate-only", action="store_true")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.host:
+        settings.server.host = args.host
+    if args.port is not None:
+        settings.server.port = args.port
+    serve(settings, migrate_only=args.migrate_only, log_level=args.log_level)

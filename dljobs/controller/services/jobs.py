@@ -1,0 +1,204 @@
+"""Jobs: submit, read, list, cancel. The API records desired state; the loops do the work."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dljobs.controller.db.models import CodeBundleModel, JobEventModel, JobModel, ProjectModel, UserModel
+from dljobs.controller.errors import ApiError, conflict, invalid, not_found
+from dljobs.controller.services.auth import Principal, project_by_name
+from dljobs.controller.services.transitions import change_status
+from dljobs.spec.job import BUNDLE_PREFIX, PRIORITY_RANK, JobSpec
+from dljobs.spec.status import TERMINAL, WAITING, JobStatus
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job with the names the API shows beside it."""
+
+    job: JobModel
+    project: str
+    user: str
+
+
+def resolve(spec: JobSpec) -> dict[str, object]:
+    """The spec as stored: defaults filled in, and a seed chosen (and so recorded) when none was given."""
+    if spec.training.seed is None:
+        spec = spec.model_copy(
+            update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31 - 1)})}
+        )
+    return spec.model_dump(mode="json")
+
+
+async def create_job(
+    session: AsyncSession, principal: Principal, spec: JobSpec, idempotency_key: str | None
+) -> tuple[JobRow, bool]:
+    """Insert a QUEUED job; returns (job, created). A repeated idempotency key returns the first job."""
+    principal.require_user()
+    project = await project_by_name(session, spec.project)
+    if project is None or not principal.sees_project(project.id):
+        raise invalid("project", f"no project '{spec.project}' that you belong to")
+    if idempotency_key is not None:
+        existing = await find_by_idempotency_key(session, project.id, principal.user_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    code = spec.workload.code
+    if code is not None:
+        if not code.startswith(BUNDLE_PREFIX):
+            raise invalid(
+                "workload.code",
+                f"'{code}' is a local path the server cannot read: the dljobs CLI uploads it for you",
+            )
+        if await session.get(CodeBundleModel, code.removeprefix(BUNDLE_PREFIX)) is None:
+            raise invalid("workload.code", f"no uploaded code bundle {code}")
+    job = JobModel(
+        project_id=project.id,
+        name=spec.name,
+        status=JobStatus.QUEUED.value,
+        status_reason="waiting in the queue",
+        priority=PRIORITY_RANK[spec.priority],
+        spec=resolve(spec),
+        submitted_by=principal.user_id,
+        idempotency_key=idempotency_key,
+        cpus=spec.resources.total_cpus,
+        gpus=spec.resources.total_gpus,
+        accelerator=spec.resources.accelerator,
+        max_retries=spec.retries,
+        timeout_s=spec.timeout,
+    )
+    session.add(job)
+    await session.flush()
+    session.add(
+        JobEventModel(
+            job_id=job.id, from_status=None, to_status=job.status, reason=f"submitted by {principal.name}"
+        )
+    )
+    await session.flush()
+    return JobRow(job, project.name, principal.name), True
+
+
+async def find_by_idempotency_key(
+    session: AsyncSession, project_id: int, user_id: int, key: str
+) -> JobRow | None:
+    statement = _with_names(select(JobModel)).where(
+        JobModel.project_id == project_id, JobModel.submitted_by == user_id, JobModel.idempotency_key == key
+    )
+    row = (await session.execute(statement)).first()
+    return JobRow(*row) if row else None
+
+
+def _with_names(statement: Select[tuple[JobModel]]) -> Select[tuple[JobModel, str, str]]:
+    return (
+        statement.add_columns(ProjectModel.name, UserModel.name)
+        .join(ProjectModel, ProjectModel.id == JobModel.project_id)
+        .join(UserModel, UserModel.id == JobModel.submitted_by)
+    )
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: int) -> JobRow:
+    """The job if the principal may see it; otherwise 404, exactly as if it did not exist."""
+    row = (await session.execute(_with_names(select(JobModel)).where(JobModel.id == job_id))).first()
+    if row is None or not principal.sees_project(row[0].project_id):
+        raise not_found(f"job {job_id}")
+    if principal.job_id is not None and principal.job_id != job_id:
+        raise not_found(f"job {job_id}")
+    return JobRow(*row)
+
+
+async def resolve_job_ref(session: AsyncSession, principal: Principal, ref: str) -> JobRow:
+    """A job by id, or by name (the newest job of that name the principal can see)."""
+    if ref.isdigit():
+        return await get_job(session, principal, int(ref))
+    statement = (
+        _with_names(select(JobModel)).where(JobModel.name == ref).order_by(JobModel.id.desc()).limit(1)
+    )
+    if not principal.admin:
+        statement = statement.where(JobModel.project_id.in_(principal.project_ids))
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise not_found(f"job '{ref}'")
+    return JobRow(*row)
+
+
+def encode_cursor(job_id: int) -> str:
+    return base64.urlsafe_b64encode(f"j{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("j") or not text[1:].isdigit():
+            raise ValueError
+        return int(text[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid("cursor", "not a cursor this server issued", code="invalid_request") from None
+
+
+async def list_jobs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    statuses: Sequence[JobStatus] = (),
+    project: str | None = None,
+    name: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[JobRow], str | None]:
+    """Newest first; `cursor` continues after the last job of the previous page."""
+    principal.require_user()
+    limit = max(1, min(limit, MAX_PAGE))
+    statement = _with_names(select(JobModel)).order_by(JobModel.id.desc()).limit(limit + 1)
+    if not principal.admin:
+        statement = statement.where(JobModel.project_id.in_(principal.project_ids))
+    if project is not None:
+        found = await project_by_name(session, project)
+        if found is None or not principal.sees_project(found.id):
+            return [], None
+        statement = statement.where(JobModel.project_id == found.id)
+    if statuses:
+        statement = statement.where(JobModel.status.in_([s.value for s in statuses]))
+    if name is not None:
+        statement = statement.where(JobModel.name == name)
+    if cursor is not None:
+        statement = statement.where(JobModel.id < decode_cursor(cursor))
+    rows = [JobRow(*row) for row in (await session.execute(statement)).all()]
+    next_cursor = encode_cursor(rows[limit - 1].job.id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def list_events(session: AsyncSession, job_id: int) -> list[JobEventModel]:
+    rows = await session.scalars(
+        select(JobEventModel).where(JobEventModel.job_id == job_id).order_by(JobEventModel.id)
+    )
+    return list(rows)
+
+
+async def cancel_job(session: AsyncSession, principal: Principal, row: JobRow) -> bool:
+    """Record the wish to cancel. Waiting jobs end at once; launched ones go to CANCELLING for the reconciler.
+
+    Returns True when the reconciler has work to do (wake it).
+    """
+    principal.require_user()
+    job = row.job
+    for _ in range(5):  # the loops may change the status under us: re-read and decide again
+        status = JobStatus(job.status)
+        if status in TERMINAL:
+            raise conflict("already_finished", f"job {job.id} already finished ({status})")
+        if status == JobStatus.CANCELLING:
+            return True
+        target = JobStatus.CANCELLED if status in WAITING else JobStatus.CANCELLING
+        if await change_status(session, job, target, f"cancelled by {principal.name}", stop_reason="cancel"):
+            return target == JobStatus.CANCELLING
+        await session.refresh(job)
+    raise ApiError(
+        503, "busy", f"job {job.id} is changing too fast to cancel; try again", headers={"Retry-After": "1"}
+    )

