@@ -35,3 +35,84 @@ def s3_server() -> Iterator[object]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of each backend; the API tests that use it run once per backend."""
+    from tests.support.databases import migrated_database
+    from tests.support.postgres import drop_database
+
+    url = migrated_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    try:
+        yield url
+    finally:
+        if request.param == "postgres":
+            drop_database(url)
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> str:
+    from tests.support.databases import empty_tables
+
+    empty_tables(database_url)
+    return database_url
+
+
+@pytest.fixture
+def settings(clean_database: str, ray_head: object, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Controller settings on the test database and the session's Ray head; loops off unless a test
+    turns them on (`settings.scheduler.enabled = True`)."""
+    from dljobs.controller.settings import Settings
+
+    value = Settings(
+        home=tmp_path / "home",
+        mode="cluster",
+        database={"url": clean_database},
+        ray={"address": ray_head.dashboard_url, "token": ray_head.token},  # type: ignore[attr-defined]
+        storage={"url": (tmp_path / "artifacts").as_uri()},
+        auth={"bootstrap_admin_token": ADMIN_TOKEN},
+        scheduler={"enabled": False, "interval": 0.2},
+        reconciler={"enabled": False, "interval": 0.2},
+    )
+    return value
+
+
+ADMIN_TOKEN = "dlj_test-admin-token-000000000000000000000"
+
+
+@pytest.fixture
+def api(settings):  # type: ignore[no-untyped-def]
+    """A TestClient of the controller app (lifespan run: migrations checked, admin bootstrapped)."""
+    from fastapi.testclient import TestClient
+
+    from dljobs.controller.app import create_app
+
+    with TestClient(create_app(settings, migrate=False)) as client:
+        yield client
+
+
+@pytest.fixture
+def identities(api):  # type: ignore[no-untyped-def]
+    from tests.support.factories import Identities
+
+    return Identities(api, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def live_settings(settings):  # type: ignore[no-untyped-def]
+    """Settings with the scheduler and reconciler running, ticking fast."""
+    settings.scheduler.enabled = True
+    settings.reconciler.enabled = True
+    settings.scheduler.capacity_ttl = 0.5
+    return settings
+
+
+@pytest.fixture
+def live_api(live_settings):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from dljobs.controller.app import create_app
+
+    with TestClient(create_app(live_settings, migrate=False)) as client:
+        yield client

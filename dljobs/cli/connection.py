@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dljobs.client import Client
 from dljobs.client.errors import ConnectionFailed, InvalidInput
+from dljobs.client.http import Client
 from dljobs.spec.local import CONFIG_FILE, dljobs_home
 
 
@@ -75,6 +75,13 @@ def configured_target() -> Target | None:
         entry = contexts[current]
         return Target(str(entry["url"]), entry.get("token"), f"context {current}")
     return None
+
+
+def local_running() -> Target | None:
+    from dljobs.cli import local_stack
+
+    server = local_stack.running()
+    return Target(server.url, server.token(), "local") if server else None
 
 
 def local_target(start: bool) -> Target:

@@ -1,21 +1,4 @@
-"""The SDK: a typed HTTP client of the controller. The CLI talks only to this."""
+"""The SDK: a typed HTTP client of the controller (`dljobs.client.http.Client`); the CLI talks only to it.
 
-from dljobs.client.errors import (
-    ApiRequestError,
-    ConnectionFailed,
-    DljobsError,
-    InvalidInput,
-    NotFound,
-    Unauthorized,
-)
-from dljobs.client.http import Client
-
-__all__ = [
-    "ApiRequestError",
-    "Client",
-    "ConnectionFailed",
-    "DljobsError",
-    "InvalidInput",
-    "NotFound",
-    "Unauthorized",
-]
+Errors are in `dljobs.client.errors`. This package itself imports nothing, so the CLI starts fast.
+"""

@@ -20,9 +20,15 @@ RETRY_STATUSES = {502, 503, 504}
 class Client:
     def __init__(self, url: str, token: str | None, *, timeout: float = 30.0, retries: int = 4) -> None:
         self.url = url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout)
         self.retries = retries
+
+    def clone(self) -> Client:
+        """A separate client to the same server with the same token (one per thread)."""
+        return Client(self.url, self._token, timeout=self._timeout, retries=self.retries)
 
     def close(self) -> None:
         self._http.close()

@@ -131,6 +131,7 @@ class LocalRayHead:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
+        """Until the head's node is alive: the Job API accepts submissions only from then on."""
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"Bearer {self.token}"}
         while time.monotonic() < deadline:
@@ -140,10 +141,12 @@ class LocalRayHead:
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
             try:
-                response = httpx.get(f"{self.dashboard_url}/api/version", headers=headers, timeout=2.0)
+                response = httpx.get(f"{self.dashboard_url}/api/v0/nodes", headers=headers, timeout=5.0)
                 if response.status_code == 200:
-                    return
-            except httpx.HTTPError:
+                    nodes = response.json().get("data", {}).get("result", {}).get("result", [])
+                    if any(node.get("state") == "ALIVE" for node in nodes):
+                        return
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.25)
         self.stop()

@@ -18,7 +18,7 @@ from dljobs.controller.launchers.base import Launcher
 from dljobs.controller.loops.reconciler import Reconciler
 from dljobs.controller.loops.scheduler import Scheduler
 from dljobs.controller.ray_head import LocalRayHead, free_port
-from dljobs.controller.services.auth import ensure_admin, new_token
+from dljobs.controller.services.auth import PrincipalCache, ensure_admin, new_token
 from dljobs.controller.settings import Settings
 from dljobs.spec.local import RAY_HEAD_PID_FILE, TOKEN_FILE
 from dljobs.storage import ArtifactStore, open_store
@@ -37,6 +37,7 @@ class Runtime:
     reconciler: Reconciler
     owner: str
     ray_head: LocalRayHead | None = None
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     _ray_start: asyncio.Task[None] | None = field(default=None, repr=False)
     ray_error: str | None = None
 

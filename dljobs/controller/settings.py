@@ -87,7 +87,9 @@ class ReconcilerSettings(LoopSettings):
     interval: float = 1.0
     lease_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
-    starting_grace: float = Field(default=30.0, gt=0, description="seconds before a silent launch is retried")
+    launch_grace: float = Field(
+        default=300.0, gt=0, description="seconds an unconfirmed launch is retried under the same id"
+    )
 
 
 class JanitorSettings(LoopSettings):
@@ -99,6 +101,9 @@ class LauncherSettings(BaseModel):
     namespace: str = "default"
     rayjob_ttl_seconds: int = Field(default=600, ge=0)
     ray_image: str = "dljobs-ray:0.1.0"
+    rayjob_template_file: Path | None = Field(
+        default=None, description="the RayJobTemplate JSON the Helm chart renders (kuberay_rayjob launcher)"
+    )
 
 
 class ServerSettings(BaseModel):

@@ -18,6 +18,12 @@ ENV_INIT_FROM_URL = "DLJOBS_INIT_FROM_URL"  # workload.init_from resolved to a m
 RUNNER_ENTRYPOINT = "python -m dljobs.workloads.runner"
 
 
-def launch_id(job_id: int, attempt: int) -> str:
-    """The Ray submission id of a job's attempt: deterministic, so a relaunch can never run twice."""
-    return f"dljobs-{job_id}-{attempt}"
+def launch_id(installation: str, job_id: int, attempt: int) -> str:
+    """The Ray submission id of a job's attempt: deterministic, so a relaunch can never run twice; the
+    installation id keeps two databases that share a Ray cluster from ever using the same one."""
+    return f"dljobs-{installation}-{job_id}-{attempt}"
+
+
+def attempt_launch_id(current: str, attempt: int) -> str:
+    """The launch id of another attempt of the job whose current launch id is `current`."""
+    return f"{current.rsplit('-', 1)[0]}-{attempt}"

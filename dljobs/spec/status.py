@@ -33,9 +33,10 @@ WAITING = frozenset({S.QUEUED, S.RETRYING})
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.QUEUED: frozenset({S.STARTING, S.CANCELLED, S.FAILED}),
-    S.STARTING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.RETRYING, S.CANCELLING, S.TIMED_OUT}),
-    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.CANCELLING, S.TIMED_OUT}),
-    S.CANCELLING: frozenset({S.CANCELLED, S.SUCCEEDED, S.FAILED}),
+    S.STARTING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.RETRYING, S.CANCELLING}),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.CANCELLING}),
+    # CANCELLING: stopping on Ray, after a cancel or a timeout; it ends once Ray confirms
+    S.CANCELLING: frozenset({S.CANCELLED, S.TIMED_OUT, S.SUCCEEDED, S.FAILED}),
     S.RETRYING: frozenset({S.STARTING, S.CANCELLED, S.FAILED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),

@@ -8,15 +8,15 @@ import io
 import re
 import zipfile
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from dljobs.controller.api.context import runtime_of, transaction
+from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.db.models import CodeBundleModel
 from dljobs.controller.errors import ApiError, invalid, not_found
 from dljobs.controller.services.launching import bundle_key
 from dljobs.storage import check_key
 
-router = APIRouter(prefix="/bundles", tags=["bundles"])
+router = APIRouter(prefix="/bundles", tags=["bundles"], dependencies=[Depends(authenticated)])
 BUNDLES_PREFIX = "/api/v1/bundles"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 

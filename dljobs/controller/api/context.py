@@ -1,4 +1,8 @@
-"""Per-request plumbing: the runtime, one transaction with its authenticated principal."""
+"""Per-request plumbing: the runtime, the authenticated principal, and one transaction per request.
+
+Authentication is a router dependency, so it runs before the body is read or validated: a caller without
+a valid token learns nothing, not even whether their body would have been valid.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,32 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.runtime import Runtime
-from dljobs.controller.services.auth import Principal, authenticate
+from dljobs.controller.services.auth import Principal, authenticate, hash_token
 
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
+async def authenticated(request: Request) -> Principal:
+    """The router dependency: 401 before anything else for a missing, malformed or unknown token."""
+    runtime = runtime_of(request)
+    header = request.headers.get("authorization")
+    key = hash_token(header) if header else ""
+    principal = runtime.principals.get(key) if key else None
+    if principal is None:
+        async with runtime.sessions() as session:
+            principal = await authenticate(session, header)
+        if principal.job_id is None:
+            runtime.principals.put(key, principal)
+    request.state.principal = principal
+    return principal
+
+
 @asynccontextmanager
 async def transaction(request: Request) -> AsyncIterator[tuple[AsyncSession, Principal]]:
-    """One transaction for the whole request, opened with the caller authenticated; commits on success."""
+    """One transaction for the route, with the principal the router dependency authenticated."""
     runtime = runtime_of(request)
+    principal: Principal = request.state.principal
     async with runtime.sessions() as session, session.begin():
-        principal = await authenticate(session, request.headers.get("authorization"))
         yield session, principal

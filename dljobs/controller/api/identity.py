@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from dljobs.controller.api.context import transaction
+from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import ProjectModel, TokenModel, UserModel
 from dljobs.controller.errors import not_found
@@ -13,7 +13,7 @@ from dljobs.controller.services import auth
 from dljobs.controller.services.converters import project_to_api, token_to_api, user_to_api
 from dljobs.spec import api
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], dependencies=[Depends(authenticated)])
 
 
 @router.get("/whoami", response_model=api.WhoAmI)
@@ -53,8 +53,9 @@ async def update_project(request: Request, name: str, body: api.UpdateProjectReq
         for key, value in body.quota.model_dump().items():
             setattr(project, key, value)
         await session.flush()
-        request.app.state.runtime.scheduler.wake()
-        return project_to_api(project)
+        result = project_to_api(project)
+    runtime_of(request).scheduler.wake()
+    return result
 
 
 @router.post("/projects/{name}/members", status_code=204)
@@ -63,6 +64,7 @@ async def add_member(request: Request, name: str, body: api.AddMemberRequest) ->
         principal.require_admin()
         project = await auth.visible_project(session, principal, name)
         await auth.add_member(session, project, body.user)
+    runtime_of(request).principals.clear()
     return Response(status_code=204)
 
 
@@ -117,4 +119,6 @@ async def revoke_token(request: Request, token_id: int) -> api.Token:
         principal.require_user()
         row = await auth.revoke_token(session, principal, token_id)
         user = await session.get(UserModel, row.user_id)
-        return token_to_api(row, user.name if user else "")
+        result = token_to_api(row, user.name if user else "")
+    runtime_of(request).principals.clear()
+    return result

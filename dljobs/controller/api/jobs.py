@@ -6,11 +6,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import IntegrityError
 
-from dljobs.controller.api.context import runtime_of, transaction
+from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.errors import ApiError, invalid
 from dljobs.controller.services import jobs as job_service
 from dljobs.controller.services.converters import event_to_api, job_to_api
@@ -21,7 +21,7 @@ from dljobs.spec.errors import FieldError, SpecError
 from dljobs.spec.loading import load_spec_text, validate_spec
 from dljobs.spec.status import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authenticated)])
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _CREATE_BODY = {
     "requestBody": {

@@ -43,20 +43,20 @@ async def claim_jobs(
     return claimed
 
 
-async def guarded_update(session: AsyncSession, job_id: int, lease_token: str, **values: Any) -> bool:
+async def guarded_update(session: AsyncSession, job_id: int, held_lease: str, **values: Any) -> bool:
     """Write `values` only if the row is still under our lease."""
     result = await session.execute(
         update(JobModel)
-        .where(JobModel.id == job_id, JobModel.lease_token == lease_token)
+        .where(JobModel.id == job_id, JobModel.lease_token == held_lease)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def release(session: AsyncSession, job_id: int, lease_token: str) -> bool:
+async def release(session: AsyncSession, job_id: int, held_lease: str) -> bool:
     return await guarded_update(
-        session, job_id, lease_token, lease_owner=None, lease_token=None, lease_expires_at=None
+        session, job_id, held_lease, lease_owner=None, lease_token=None, lease_expires_at=None
     )
 
 

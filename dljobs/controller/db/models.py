@@ -107,6 +107,7 @@ class JobModel(Base):
     launch_id: Mapped[str | None] = mapped_column(String(128))
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when Ray accepted the launch
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retry backoff
+    stop_reason: Mapped[str | None] = mapped_column(String(16))  # why it is CANCELLING: cancel | timeout
     report_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # the lease of the loop working on this row: lease, act outside the transaction, guarded update
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -184,3 +185,13 @@ class LeaseModel(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MetaModel(Base):
+    """Facts about this installation, such as its id (part of every launch id, so that a new database
+    never mistakes an old Ray job for one of its own)."""
+
+    __tablename__ = "controller_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

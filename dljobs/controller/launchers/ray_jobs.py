@@ -133,7 +133,10 @@ class RayJobsLauncher:
         url = self.address.replace("http", "ws", 1) + f"/api/jobs/{launch_id}/logs/tail"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
-            async with connect(url, additional_headers=headers, open_timeout=15, max_size=None) as socket:
+            # no permessage-deflate: Ray's proxied tail closes compressed sockets without a message
+            async with connect(
+                url, additional_headers=headers, open_timeout=15, max_size=None, compression=None
+            ) as socket:
                 async for message in socket:
                     yield message if isinstance(message, str) else message.decode("utf-8", "replace")
         except (ConnectionClosed, InvalidStatus, OSError) as exc:
@@ -151,6 +154,8 @@ class RayJobsLauncher:
         if response.status_code != 200:
             return Capacity(ready=False, message=f"Ray answered {response.status_code} for its node list")
         nodes = response.json().get("data", {}).get("result", {}).get("result", [])
+        if not any(node.get("state") == "ALIVE" for node in nodes):
+            return Capacity(ready=False, message="the Ray cluster has no live node yet")
         cpus = gpus = 0.0
         accelerators: dict[str, float] = {}
         for node in nodes:

@@ -9,6 +9,7 @@ attempt's logs to the artifact store so a job's history outlives its Ray cluster
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -94,10 +95,16 @@ class Reconciler(Loop):
         status = S(job.status)
         now = utcnow()
         if status == S.CANCELLING:
+            timed_out = job.stop_reason == "timeout"
             if state.state in (LaunchState.STOPPED, LaunchState.FAILED, LaunchState.NOT_FOUND):
-                await self._end(job, lease, S.CANCELLED, "cancelled: the Ray job was stopped")
+                if timed_out:
+                    await self._end(
+                        job, lease, S.TIMED_OUT, f"exceeded its timeout of {format_duration(job.timeout_s)}"
+                    )
+                else:
+                    await self._end(job, lease, S.CANCELLED, f"{job.status_reason}: the Ray job was stopped")
             elif state.state == LaunchState.SUCCEEDED:
-                await self._end(job, lease, S.SUCCEEDED, "finished before the cancel took effect")
+                await self._end(job, lease, S.SUCCEEDED, "finished before it could be stopped")
             else:
                 await self._release(job, lease)
             return
@@ -107,7 +114,7 @@ class Reconciler(Loop):
                 return
             if state.state == LaunchState.RUNNING and status == S.STARTING:
                 async with self.sessions() as session, session.begin():
-                    await change_status(session, job, S.RUNNING, "running on Ray", lease_token=lease)
+                    await change_status(session, job, S.RUNNING, "running on Ray", held_lease=lease)
                     await release(session, job.id, lease)
             else:
                 await self._release(job, lease)
@@ -122,7 +129,7 @@ class Reconciler(Loop):
                     job,
                     failure_reason(state.message, logs),
                     infrastructure=state.infrastructure_failure,
-                    lease_token=lease,
+                    held_lease=lease,
                 )
         elif state.state == LaunchState.STOPPED:
             await self._end(job, lease, S.FAILED, "the Ray job was stopped outside dljobs")
@@ -133,10 +140,12 @@ class Reconciler(Loop):
                     job,
                     "the Ray job was lost (did the Ray head restart?)",
                     infrastructure=True,
-                    lease_token=lease,
+                    held_lease=lease,
                 )
 
     async def _finish_launch(self, job: JobModel, lease: str) -> None:
+        """Confirm a launch whose outcome is unknown, or make it again under the same launch id. After
+        `launch_grace` without an answer from Ray the attempt counts as an infrastructure failure."""
         try:
             state = await self.launcher.status(job.launch_id or "")
             if state.state == LaunchState.NOT_FOUND:
@@ -145,13 +154,18 @@ class Reconciler(Loop):
                     await guarded_update(session, job.id, lease, report_token_hash=hash_token(report_token))
                 await self.launcher.submit(await build_request(job, self.settings, self.store, report_token))
         except (LaunchError, StorageError) as exc:
-            if isinstance(exc, LaunchError) and not exc.infrastructure:
+            refused = isinstance(exc, LaunchError) and not exc.infrastructure
+            waited = (utcnow() - (job.started_at or utcnow())).total_seconds()
+            if refused or waited > self.settings.reconciler.launch_grace:
+                if not refused:
+                    with contextlib.suppress(LaunchError):
+                        await self.launcher.stop(job.launch_id or "")  # in case Ray took it after all
                 async with self.sessions() as session, session.begin():
                     await fail_or_retry(
-                        session, job, f"launch failed: {exc}", infrastructure=False, lease_token=lease
+                        session, job, f"launch failed: {exc}", infrastructure=not refused, held_lease=lease
                     )
                 return
-            log.warning("job %s: finishing its launch failed: %s", job.id, exc)
+            log.warning("job %s: launch not confirmed yet: %s", job.id, exc)
             await self._release(job, lease)
             return
         async with self.sessions() as session, session.begin():
@@ -166,18 +180,19 @@ class Reconciler(Loop):
             )
 
     async def _time_out(self, job: JobModel, lease: str) -> None:
-        try:
-            await self.launcher.stop(job.launch_id or "")
-        except LaunchError as exc:
-            log.warning("job %s: stopping after its timeout failed: %s", job.id, exc)
-            await self._release(job, lease)
-            return
-        await self._end(job, lease, S.TIMED_OUT, f"exceeded its timeout of {format_duration(job.timeout_s)}")
+        """Past its timeout: CANCELLING (stop on Ray), and TIMED_OUT once Ray confirms the stop."""
+        async with self.sessions() as session, session.begin():
+            reason = f"exceeded its timeout of {format_duration(job.timeout_s)}; stopping"
+            if await change_status(
+                session, job, S.CANCELLING, reason, held_lease=lease, stop_reason="timeout"
+            ):
+                await release(session, job.id, lease)
+        self.wake()
 
     async def _end(self, job: JobModel, lease: str, status: JobStatus, reason: str) -> None:
         await self._archive_logs(job)
         async with self.sessions() as session, session.begin():
-            await change_status(session, job, status, reason, lease_token=lease)
+            await change_status(session, job, status, reason, held_lease=lease)
 
     async def _release(self, job: JobModel, lease: str) -> None:
         async with self.sessions() as session, session.begin():

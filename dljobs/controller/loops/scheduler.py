@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import hold_singleton
+from dljobs.controller.db.leasing import guarded_update, hold_singleton
+from dljobs.controller.db.meta import installation_id
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Capacity, Launcher, LaunchError
 from dljobs.controller.loops.base import Loop
@@ -71,8 +72,11 @@ class Scheduler(Loop):
         self.capacity = CapacityCache(launcher, settings.scheduler.capacity_ttl)
         self.on_launched = on_launched
         self._lease_seconds = max(10.0, 5 * settings.scheduler.interval)
+        self.installation: str | None = None
 
     async def tick(self) -> None:
+        if self.installation is None:
+            self.installation = await installation_id(self.sessions)
         async with self.sessions() as session, session.begin():
             if not await hold_singleton(session, "scheduler", self.owner, self._lease_seconds):
                 return
@@ -112,7 +116,7 @@ class Scheduler(Loop):
                     JobStatus.STARTING,
                     f"launching attempt {attempt} on Ray",
                     attempt=attempt,
-                    launch_id=launch_id(job.id, attempt),
+                    launch_id=launch_id(self.installation or "", job.id, attempt),
                     launched_at=None,
                     not_before=None,
                     started_at=now,
@@ -126,24 +130,42 @@ class Scheduler(Loop):
         return claimed
 
     async def launch(self, job: JobModel, lease: str, report_token: str) -> None:
-        """Submit one claimed job to the launcher and record the outcome under the lease."""
+        """Submit one claimed job to the launcher and record the outcome under the lease.
+
+        A refusal fails the job. Any other failure is ambiguous (Ray may have accepted the job before the
+        connection broke): the job stays STARTING under the same launch id, and the reconciler confirms or
+        repeats the launch, so it never runs twice.
+        """
         try:
             request = await build_request(job, self.settings, self.store, report_token)
             await self.launcher.submit(request)
         except (LaunchError, StorageError) as exc:
-            infrastructure = getattr(exc, "infrastructure", True)
             log.warning("launch of job %s failed: %s", job.id, exc)
             async with self.sessions() as session, session.begin():
-                current = await session.get(JobModel, job.id)
-                if current is not None and current.lease_token == lease:
-                    await fail_or_retry(
-                        session, current, f"launch failed: {exc}", infrastructure=infrastructure
+                if isinstance(exc, LaunchError) and not exc.infrastructure:
+                    current = await session.get(JobModel, job.id)
+                    if current is not None and current.lease_token == lease:
+                        await fail_or_retry(
+                            session, current, f"launch refused: {exc}", infrastructure=False, held_lease=lease
+                        )
+                else:
+                    await guarded_update(
+                        session,
+                        job.id,
+                        lease,
+                        status_reason=f"launch not confirmed, retrying: {exc}",
+                        lease_owner=None,
+                        lease_token=None,
+                        lease_expires_at=None,
                     )
             return
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(JobModel)
-                .where(JobModel.id == job.id, JobModel.lease_token == lease)
-                .values(launched_at=utcnow(), lease_owner=None, lease_token=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
+            await guarded_update(
+                session,
+                job.id,
+                lease,
+                launched_at=utcnow(),
+                lease_owner=None,
+                lease_token=None,
+                lease_expires_at=None,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +41,7 @@ class Principal:
     admin: bool
     project_ids: frozenset[int]
     job_id: int | None = None  # set for a job's reporting token
+    expires_at: datetime | None = None  # the token's expiry: no cache keeps the principal past it
 
     def sees_project(self, project_id: int) -> bool:
         return self.admin or project_id in self.project_ids
@@ -83,7 +85,7 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     projects = await session.scalars(
         select(MembershipModel.project_id).where(MembershipModel.user_id == user.id)
     )
-    return Principal(user.id, user.name, user.is_admin, frozenset(projects))
+    return Principal(user.id, user.name, user.is_admin, frozenset(projects), expires_at=token_row.expires_at)
 
 
 async def _job_principal(session: AsyncSession, digest: str) -> Principal:
@@ -100,6 +102,37 @@ async def _job_principal(session: AsyncSession, digest: str) -> Principal:
     if JobStatus(job.status) in TERMINAL and job.finished_at and job.finished_at + JOB_TOKEN_GRACE < utcnow():
         raise unauthorized("this job's reporting token has expired")
     return Principal(user.id, user.name, False, frozenset({job.project_id}), job_id=job.id)
+
+
+PRINCIPAL_CACHE_SECONDS = 5.0
+PRINCIPAL_CACHE_SIZE = 10_000
+
+
+class PrincipalCache:
+    """Who a token belongs to, remembered for a few seconds so that each request costs one lookup at most.
+    A revocation or membership change made through this controller clears it at once; other replicas
+    notice within PRINCIPAL_CACHE_SECONDS."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, principal: Principal) -> None:
+        if len(self._entries) >= PRINCIPAL_CACHE_SIZE:
+            self._entries.clear()
+        seconds = PRINCIPAL_CACHE_SECONDS
+        if principal.expires_at is not None:
+            seconds = min(seconds, (principal.expires_at - utcnow()).total_seconds())
+        if seconds > 0:
+            self._entries[key] = (principal, time.monotonic() + seconds)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 # ---- users, projects, tokens --------------------------------------------------------------------------

@@ -196,7 +196,7 @@ async def cancel_job(session: AsyncSession, principal: Principal, row: JobRow) -
         if status == JobStatus.CANCELLING:
             return True
         target = JobStatus.CANCELLED if status in WAITING else JobStatus.CANCELLING
-        if await change_status(session, job, target, f"cancelled by {principal.name}"):
+        if await change_status(session, job, target, f"cancelled by {principal.name}", stop_reason="cancel"):
             return target == JobStatus.CANCELLING
         await session.refresh(job)
     raise ApiError(

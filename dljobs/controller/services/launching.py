@@ -68,7 +68,7 @@ async def build_request(
     # a command runs in the driver itself, so the driver holds the job's CPUs; training runs in workers
     driver_cpus = float(resources["cpus_per_worker"]) if workload.get("command") else 0.0
     return LaunchRequest(
-        launch_id=job.launch_id or runtime.launch_id(job.id, job.attempt),
+        launch_id=job.launch_id or "",
         job_id=job.id,
         attempt=job.attempt,
         entrypoint=runtime.RUNNER_ENTRYPOINT,
@@ -100,7 +100,7 @@ def failure_reason(message: str, logs: str) -> str:
 
 
 async def fail_or_retry(
-    session: AsyncSession, job: JobModel, reason: str, *, infrastructure: bool, lease_token: str | None = None
+    session: AsyncSession, job: JobModel, reason: str, *, infrastructure: bool, held_lease: str | None = None
 ) -> JobStatus | None:
     """After a failed attempt: RETRYING within the budget for infrastructure failures, else FAILED.
 
@@ -108,7 +108,8 @@ async def fail_or_retry(
     """
     status = JobStatus(job.status)
     if status == JobStatus.CANCELLING:
-        target, why = JobStatus.CANCELLED, f"cancelled ({reason})"
+        target = JobStatus.TIMED_OUT if job.stop_reason == "timeout" else JobStatus.CANCELLED
+        why = f"{job.status_reason} ({reason})"
     elif infrastructure and job.attempt <= job.max_retries:
         target = JobStatus.RETRYING
         why = f"infrastructure failure, retry {job.attempt} of {job.max_retries}: {reason}"
@@ -124,5 +125,5 @@ async def fail_or_retry(
             "lease_expires_at": None,
             "launched_at": None,
         }
-    done = await change_status(session, job, target, why, lease_token=lease_token, **extra)
+    done = await change_status(session, job, target, why, held_lease=held_lease, **extra)
     return target if done else None

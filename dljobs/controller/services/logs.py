@@ -9,8 +9,8 @@ from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import LaunchError
 from dljobs.controller.runtime import Runtime
 from dljobs.controller.services.launching import log_key
-from dljobs.spec.runtime import launch_id
-from dljobs.spec.status import ACTIVE, TERMINAL, JobStatus
+from dljobs.spec.runtime import attempt_launch_id
+from dljobs.spec.status import ACTIVE, TERMINAL, WAITING, JobStatus
 from dljobs.storage import StorageError
 
 POLL_SECONDS = 1.0
@@ -27,7 +27,7 @@ async def read_logs(runtime: Runtime, job: JobModel, attempt: int) -> str:
         except (StorageError, OSError):
             pass  # not archived (yet): Ray may still have it
     try:
-        return await runtime.launcher.logs(launch_id(job.id, attempt))
+        return await runtime.launcher.logs(attempt_launch_id(job.launch_id or "", attempt))
     except LaunchError:
         return ""
 
@@ -60,11 +60,25 @@ async def follow_logs(runtime: Runtime, job_id: int, first_attempt: int | None) 
         else:
             async for chunk in _tail(runtime, job, attempt):
                 yield chunk
-            job = await _load(runtime, job_id)
-            if job is None or (JobStatus(job.status) in TERMINAL and job.attempt == attempt):
+            if not await _attempt_retried(runtime, job_id, attempt):
                 return
         attempt += 1
         yield f"\n--- attempt {attempt} ---\n"
+
+
+async def _attempt_retried(runtime: Runtime, job_id: int, attempt: int) -> bool:
+    """Once an attempt's output has ended: wait until the controller records how it ended.
+    True if the job goes on with another attempt, False if it is over."""
+    while True:
+        job = await _load(runtime, job_id)
+        if job is None:
+            return False
+        status = JobStatus(job.status)
+        if job.attempt > attempt or status in WAITING:
+            return True
+        if status in TERMINAL:
+            return False
+        await asyncio.sleep(POLL_SECONDS / 2)
 
 
 async def _tail(runtime: Runtime, job: JobModel, attempt: int) -> AsyncIterator[str]:
@@ -73,7 +87,7 @@ async def _tail(runtime: Runtime, job: JobModel, attempt: int) -> AsyncIterator[
     while True:
         received = 0
         try:
-            async for chunk in runtime.launcher.tail_logs(launch_id(job.id, attempt)):
+            async for chunk in runtime.launcher.tail_logs(attempt_launch_id(job.launch_id or "", attempt)):
                 start = max(0, sent - received)
                 received += len(chunk)
                 if start < len(chunk):

@@ -24,10 +24,10 @@ async def change_status(
     new: JobStatus,
     reason: str,
     *,
-    lease_token: str | None = None,
+    held_lease: str | None = None,
     **fields: Any,
 ) -> bool:
-    """Move `job` to `new` if it is still in the status we read (and, when given, still under our lease).
+    """Move `job` to `new` if it is still in the status we read (and still under `held_lease`, if given).
 
     Returns False when another writer got there first (the row changed under us): the caller re-reads.
     Raises IllegalTransition for a move the state machine forbids. `fields` are written in the same update.
@@ -48,8 +48,8 @@ async def change_status(
         values.setdefault("lease_token", None)
         values.setdefault("lease_expires_at", None)
     statement = update(JobModel).where(JobModel.id == job.id, JobModel.status == old.value)
-    if lease_token is not None:
-        statement = statement.where(JobModel.lease_token == lease_token)
+    if held_lease is not None:
+        statement = statement.where(JobModel.lease_token == held_lease)
     result = await session.execute(statement.values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False

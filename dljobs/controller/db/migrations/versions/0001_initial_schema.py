@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 05:54:23.460894
+Create Date: 2026-11-21
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "controller_meta",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_controller_meta")),
+    )
     op.create_table(
         "leases",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -108,6 +114,7 @@ def upgrade() -> None:
         sa.Column("launch_id", sa.String(length=128), nullable=True),
         sa.Column("launched_at", dljobs.controller.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("not_before", dljobs.controller.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stop_reason", sa.String(length=16), nullable=True),
         sa.Column("report_token_hash", sa.String(length=64), nullable=True),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_token", sa.String(length=32), nullable=True),
@@ -241,3 +248,4 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("projects")
     op.drop_table("leases")
+    op.drop_table("controller_meta")
