@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from dljobs.spec import validate_spec
+from dljobs.spec.loading import validate_spec
 from dljobs.workloads.data import load_data
 from dljobs.workloads.models import build_model
 from dljobs.workloads.train.engine import EpochProgress, Optimization, SupervisedEngine

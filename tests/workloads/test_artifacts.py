@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dljobs.spec import validate_spec
+from dljobs.spec.loading import validate_spec
 from dljobs.storage import StorageError, open_store
 from dljobs.workloads.artifacts import (
     ArtifactWriter,

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from dljobs.spec import load_spec_file, runtime
+from dljobs.spec import runtime
+from dljobs.spec.loading import load_spec_file
 from dljobs.workloads.runner import ERROR_PREFIX, EXIT_USER
 from tests.workloads.test_runner_reporting import recording_server
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dljobs.spec import validate_spec
 from dljobs.spec.job import JobSpec
+from dljobs.spec.loading import validate_spec
 from dljobs.workloads.train.context import RunContext, with_seed
 from tests.workloads.test_runner_reporting import recording_server, wait_for
 
@@ -50,19 +50,26 @@ def slow_spec(**training: Any) -> JobSpec:
 
 
 @pytest.fixture(scope="module")
-def ray_connected(ray_head) -> Any:  # type: ignore[no-untyped-def]
-    """This process as a driver of the session's head (token auth is read when Ray loads, or reset here)."""
-    loaded = "ray._raylet" in sys.modules
-    os.environ.update(ray_head.env())
+def ray_connected(ray_head) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """This process as a driver of the session's head, for this module. Ray reads the auth mode when it is
+    first imported (maybe at collection, before the head's token exists): its auth state is reloaded."""
     import ray
+    from ray._private.authentication_test_utils import reset_auth_token_state
 
-    if loaded:
-        from ray._private.authentication_test_utils import reset_auth_token_state
-
+    previous = {key: os.environ.get(key) for key in ray_head.env()}
+    os.environ.update(ray_head.env())
+    reset_auth_token_state()
+    ray.init(address=ray_head.gcs_address, logging_level="WARNING")
+    try:
+        yield ray_head
+    finally:
+        ray.shutdown()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         reset_auth_token_state()
-    if not ray.is_initialized():
-        ray.init(address=ray_head.gcs_address, logging_level="WARNING")
-    return ray_head
 
 
 def run(spec: JobSpec, job_id: str, root: Path, **context: Any) -> dict[str, Any]:
