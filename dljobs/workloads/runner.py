@@ -42,6 +42,7 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INFRA = 75  # EX_TEMPFAIL: the controller retries the job within its budget
 ERROR_PREFIX = "dljobs-error: "
+MAX_REASON = 600
 
 
 class JobFailed(Exception):
@@ -61,7 +62,8 @@ def say(message: str) -> None:
 
 
 def error_line(reason: str) -> str:
-    return ERROR_PREFIX + " ".join(reason.split())
+    text = " ".join(reason.split())
+    return ERROR_PREFIX + (text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "...")
 
 
 # --- command ----------------------------------------------------------------------------------------------
@@ -123,9 +125,10 @@ def _workload_error_in(error: BaseException | None) -> WorkloadError | None:
 
 
 def _is_actor_death(error: BaseException) -> bool:
+    """A worker process that died (killed, out of memory, a lost node) rather than code that raised."""
     from ray.exceptions import RayActorError
 
-    return isinstance(error, RayActorError)
+    return isinstance(error, RayActorError) or type(error).__name__ == "WorkerHealthCheckFailedError"
 
 
 def _first_line(error: BaseException) -> str:

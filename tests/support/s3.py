@@ -108,6 +108,9 @@ class SeaweedS3:
             f"-s3.config={config}",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=0",
+            # the Iceberg and Lance listeners default to fixed ports: off, so servers can run side by side
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115

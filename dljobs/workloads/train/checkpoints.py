@@ -3,9 +3,9 @@
 A checkpoint directory (one per report, merged from every rank by Ray Train):
 
     model.pt       the model's state dict (rank 0): what the artifact step exports
-    training.pt    optimizers, schedules, scalers, epoch and in-epoch progress, trackers, history (rank 0)
-    rank-N.pt      rank N's random generators (python, numpy, torch, augmentation, GAN noise), its node and
-                   a digest of its weights (the same on every rank)
+    training.pt    optimizers, schedules, scalers, epoch, trackers, history (rank 0)
+    rank-N.pt      rank N's random generators (python, numpy, torch, augmentation, GAN noise), its progress
+                   inside the epoch (batches, samples, loss sums), its node and a digest of its weights
     meta.json      epoch, batches done in the epoch, and the metrics reported with it
 
 Checkpoints are ranked by the `checkpoint_score` metric (the best metric, signed so larger is better):

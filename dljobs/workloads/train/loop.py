@@ -166,7 +166,6 @@ class BuiltinTraining:
     def training_state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
-            "progress": self.progress.state_dict(),
             "global_step": self.engine.global_step,
             "optimizations": [o.state_dict() for o in self.engine.optimizations],
             "best": self.best.state_dict(),
@@ -180,6 +179,7 @@ class BuiltinTraining:
     def rank_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "rng": rng_state(),
+            "progress": self.progress.state_dict(),  # this rank's batches, samples and loss sums so far
             "node_id": ray.get_runtime_context().get_node_id(),
             "parameters_sha256": ckpt.parameters_sha256(self.core),
         }
@@ -197,10 +197,6 @@ class BuiltinTraining:
             model_state, training, own = ckpt.read_checkpoint(Path(directory), self.rank)
         self.core.load_state_dict(model_state)
         self.epoch = int(training["epoch"])
-        self.progress = EpochProgress.from_state(training["progress"])
-        if not self.feed.resumable:  # a stream cannot replay part of an epoch: start that epoch again
-            self.progress = EpochProgress()
-        self.resumed_from = {"epoch": self.epoch + 1, "batch": self.progress.batches_done}
         self.engine.global_step = int(training["global_step"])
         for optimization, state in zip(self.engine.optimizations, training["optimizations"], strict=True):
             optimization.load_state_dict(state)
@@ -212,12 +208,15 @@ class BuiltinTraining:
         self.val_confusion = training["val_confusion"]
         if own is not None and training["world_size"] == self.world:
             set_rng_state(own["rng"])
+            if self.feed.resumable:  # a stream cannot replay part of an epoch: it starts the epoch again
+                self.progress = EpochProgress.from_state(own["progress"])
             if self.augmenter is not None and "augmenter" in own:
                 self.augmenter.load_state_dict(own["augmenter"])
             if isinstance(self.engine, GANEngine) and "noise" in own:
                 self.engine.noise.set_state(own["noise"])
-        else:  # another world size: fresh streams, still fixed by the seed and the epoch
+        else:  # another world size: fresh streams fixed by the seed and the epoch, which starts again
             seed_everything(derive_seed(self.seed, "rank", self.rank, "epoch", self.epoch))
+        self.resumed_from = {"epoch": self.epoch + 1, "batch": self.progress.batches_done}
         return True
 
     def report(self, metrics: dict[str, Any], *, checkpoint: bool) -> None:
@@ -250,7 +249,7 @@ class BuiltinTraining:
         resumed = self.restore()
         if resumed and self.rank == 0:
             print(
-                f"dljobs: resumed at epoch {self.epoch + 1} (batch {self.progress.batches_done})", flush=True
+                f"dljobs: resumed at epoch {self.epoch + 1}, batch {self.progress.batches_done}", flush=True
             )
         install_on_worker()
         trained: list[int] = []
