@@ -38,7 +38,6 @@ def run_runner(env: dict[str, str], cwd: Path | None = None) -> subprocess.Compl
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=600,
     )
 
 

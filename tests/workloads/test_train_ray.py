@@ -125,7 +125,7 @@ def interrupt_when(address: str, checkpoints: Path, epoch: int, signum: int) -> 
     def watch() -> None:
         from ray.util.state import list_actors
 
-        assert wait_for(lambda: committed(checkpoints, epoch), timeout=600)
+        assert wait_for(lambda: committed(checkpoints, epoch))
         alive = [("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")]
         workers = list_actors(address=address, filters=alive)
         os.kill(int(sorted(workers, key=lambda w: w["pid"])[-1]["pid"]), signum)
