@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,7 +237,9 @@ def write_model_artifacts(
     model = build_model(spec.workload, info)
     model.load_state_dict(torch.load(io.BytesIO(model_bytes), map_location="cpu", weights_only=True))
     buffer = io.BytesIO()
-    torch.jit.save(export_torchscript(model, info), buffer)
+    with warnings.catch_warnings():  # TorchScript is what serving loads, deprecated or not
+        warnings.filterwarnings("ignore", message=".*torch.jit.save.*", category=DeprecationWarning)
+        torch.jit.save(export_torchscript(model, info), buffer)
     writer.write("model.ts", buffer.getvalue(), "torchscript")
     writer.write_json("card.json", card, "card")
     writer.write_jsonl("metrics.jsonl", metrics_rows(summary), "metrics")

@@ -17,6 +17,7 @@ bug), which the controller retries within the job's budget; a command's own exit
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -200,16 +201,17 @@ def hand_over(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def run_model(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     from dljobs.workloads.artifacts import model_card, write_model_artifacts
-    from dljobs.workloads.models import build_model, freeze
     from dljobs.workloads.train.checkpoints import MODEL_FILE, best_of, read_checkpoint_file
-    from dljobs.workloads.train.loop import train_builtin
+    from dljobs.workloads.train.loop import train_builtin, training_model
     from dljobs.workloads.train.metrics import check_monitored
     from dljobs.workloads.train.trainer import build_trainer
 
     started = time.monotonic()
     info, data = prepare_model_data(spec, seed)
     check_monitored(spec.training, info, has_validation=info.num_val > 0)
-    freeze(build_model(spec.workload, info), spec.workload.freeze)
+    training_model(
+        spec, info, context
+    )  # the model fits the data, init_from's weights fit it, freeze names exist
     say(
         f"data: {info.task}, {info.input_kind} {list(info.input_shape)}, {info.num_train} train / "
         f"{info.num_val} validation / {info.num_test} test examples ({time.monotonic() - started:.1f}s)"
@@ -269,6 +271,20 @@ def finish(writer: ArtifactWriter, context: RunContext, summary: dict[str, Any])
     return summary
 
 
+def with_init_from(spec: JobSpec, context: RunContext) -> RunContext:
+    """The weights to start from: DLJOBS_INIT_FROM_URL (the controller resolves job://ID), else an s3:// URL
+    given in the spec as it stands."""
+    source = spec.workload.init_from
+    if source is None or context.init_from_url:
+        return context
+    if source.startswith("s3://"):
+        return dataclasses.replace(context, init_from_url=source)
+    raise WorkloadError(
+        f"'{source}' was not resolved to a model URL (DLJOBS_INIT_FROM_URL is not set)",
+        field="workload.init_from",
+    )
+
+
 # --- main -------------------------------------------------------------------------------------------------
 
 
@@ -279,6 +295,7 @@ def run(env: dict[str, str] | None = None) -> int:
         return run_command(spec.workload.command or "")
     if not context.artifacts_url:
         raise WorkloadError("DLJOBS_ARTIFACTS_URL is not set: a training job needs somewhere to write to")
+    context = with_init_from(spec, context)
     seed = resolve_seed(spec, context.job_id)
     spec = with_seed(spec, seed)
     say(describe(spec, context, seed))
@@ -293,22 +310,29 @@ def run(env: dict[str, str] | None = None) -> int:
     return EXIT_OK
 
 
+def fail(reason: str, code: int) -> int:
+    """The one-line reason, last in the log: Ray's log forwarding is stopped first."""
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    print(error_line(reason), file=sys.stderr, flush=True)
+    return code
+
+
 def main() -> int:
     try:
         return run()
     except JobFailed as exc:
-        print(error_line(exc.reason), file=sys.stderr, flush=True)
-        return exc.code
+        return fail(exc.reason, exc.code)
     except (WorkloadError, SpecError) as exc:
-        print(error_line(str(exc)), file=sys.stderr, flush=True)
-        return EXIT_USER
+        return fail(str(exc), EXIT_USER)
     except StorageError as exc:
-        print(error_line(f"artifacts: {exc}"), file=sys.stderr, flush=True)
-        return EXIT_INFRA
+        return fail(f"artifacts: {exc}", EXIT_INFRA)
     except Exception as exc:
         traceback.print_exc()
-        print(error_line(f"internal error: {type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
-        return EXIT_INFRA
+        return fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INFRA)
 
 
 if __name__ == "__main__":

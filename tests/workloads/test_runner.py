@@ -85,6 +85,16 @@ def test_a_metric_the_job_does_not_report_names_its_field(tmp_path: Path) -> Non
     assert "val_accuracy" in line
 
 
+def test_weights_to_start_from_that_do_not_exist_name_init_from(tmp_path: Path) -> None:
+    spec = mlp(workload={"model": "mlp", "init_from": "job://7", "freeze": ["features"]})
+    missing = (tmp_path / "jobs" / "7" / "model.pt").as_uri()
+    result = run_runner(job_env(spec, "1", tmp_path / "artifacts", **{runtime.ENV_INIT_FROM_URL: missing}))
+    assert result.returncode == EXIT_USER
+    assert error_line(result) == f"{ERROR_PREFIX}workload.init_from: no weights at {missing}"
+    unresolved = run_runner(job_env(spec, "1", tmp_path / "artifacts"))
+    assert error_line(unresolved).startswith(f"{ERROR_PREFIX}workload.init_from: 'job://7' was not resolved")
+
+
 def test_an_invalid_spec_names_its_field(tmp_path: Path) -> None:
     spec = mlp(training={"epochs": 0})
     result = run_runner(job_env(spec, "1", tmp_path / "artifacts"))

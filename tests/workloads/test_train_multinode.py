@@ -15,7 +15,8 @@ import httpx
 import pytest
 import torch
 
-from dljobs.controller.ray_head import LocalRayHead, stop_process_group
+from dljobs.controller.ray_head import LocalRayHead
+from dljobs.processes import stop_popen_group
 from dljobs.spec import runtime
 from tests.workloads.test_runner_reporting import HANG_GUARD_S
 
@@ -46,7 +47,7 @@ def two_node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
             time.sleep(0.5)
         yield head
     finally:
-        stop_process_group(node)
+        stop_popen_group(node)
         head.stop()
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from dljobs.spec.base import resolve_mode
 from dljobs.spec.job import JobSpec
+from dljobs.storage.base import KeyNotFound
 from dljobs.workloads.artifacts import read_url
 from dljobs.workloads.data.augment import build_augmenter
 from dljobs.workloads.data.base import DataInfo
@@ -60,6 +61,24 @@ def data_feed(
     )
 
 
+def training_model(spec: JobSpec, info: DataInfo, context: RunContext) -> nn.Module:
+    """The built-in model for this data, with `init_from`'s weights loaded (a new head when the classes
+    differ) and the `freeze` layers fixed: before DDP wraps it. The driver builds it once to check."""
+    model = build_model(spec.workload, info)
+    if context.init_from_url:
+        try:
+            data = read_url(context.init_from_url, context.s3_endpoint_url)
+        except KeyNotFound:
+            raise WorkloadError(
+                f"no weights at {context.init_from_url}", field="workload.init_from"
+            ) from None
+        classes = info.num_classes if info.task == "classification" else None
+        load_pretrained(model, ckpt.load_state_dict_bytes(data), new_num_classes=classes)
+    if spec.workload.freeze:
+        freeze(model, spec.workload.freeze)
+    return model
+
+
 class BuiltinTraining:
     """One worker's view of a built-in model's training run."""
 
@@ -77,7 +96,7 @@ class BuiltinTraining:
         self.monitored = check_monitored(
             self.training, self.info, has_validation=self.feed.validation is not None
         )
-        self.core = self._build_model()
+        self.core = training_model(spec, self.info, run)
         seed_everything(derive_seed(self.seed, "rank", self.rank))  # each rank's own random streams
         augment = spec.data.augment if spec.data else None
         self.augmenter = build_augmenter(
@@ -106,18 +125,6 @@ class BuiltinTraining:
         self.watch = PreemptionWatch()
 
     # -- setup ----------------------------------------------------------------------------------------------
-
-    def _build_model(self) -> nn.Module:
-        model = build_model(self.spec.workload, self.info)
-        if self.context.init_from_url:
-            weights = ckpt.load_state_dict_bytes(
-                read_url(self.context.init_from_url, self.context.s3_endpoint_url)
-            )
-            classes = self.info.num_classes if self.info.task == "classification" else None
-            load_pretrained(model, weights, new_num_classes=classes)
-        if self.spec.workload.freeze:
-            freeze(model, self.spec.workload.freeze)
-        return model
 
     def _steps_per_epoch(self) -> int:
         return math.ceil(self.feed.steps_estimate / self.training.grad_accumulation)
