@@ -21,8 +21,6 @@ from typing import Any
 
 import httpx
 
-from dljobs.spec import runtime
-
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0
@@ -203,12 +201,3 @@ class Reporter:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S * 2)
         return False
-
-
-def reporter_from_env(env: Mapping[str, str], *, rank: int = 0) -> Reporter:
-    return Reporter.from_context(
-        env.get(runtime.ENV_API_URL),
-        env.get(runtime.ENV_JOB_ID, ""),
-        env.get(runtime.ENV_JOB_TOKEN),
-        rank=rank,
-    )

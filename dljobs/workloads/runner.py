@@ -91,9 +91,9 @@ def run_command(command: str) -> int:
 def connect_ray() -> None:
     import ray
 
-    from dljobs.workloads.train.trainer import apply_fast_start_env
+    from dljobs.workloads.train.trainer import apply_ray_train_env
 
-    apply_fast_start_env()
+    apply_ray_train_env()
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), logging_level="WARNING")
 

@@ -171,21 +171,25 @@ def test_a_second_fit_of_the_same_job_resumes_instead_of_starting_over(  # type:
     assert again["test_metrics"] == baseline["test_metrics"]
 
 
-def test_checkpoints_and_artifacts_on_s3(ray_connected, s3_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_early_stopping_with_checkpoints_and_artifacts_on_s3(  # type: ignore[no-untyped-def]
+    ray_connected, s3_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     bucket = s3_server.create_bucket()
+    # early stopping needs val_auc to gain 1.0: epoch 2 cannot, and ends the run (patience 1)
     spec = validate_spec(
         {
             "name": "s3",
             "workload": {"model": "mlp", "params": {"hidden": [32]}},
             "data": {"source": "builtin://breast_cancer"},
             "training": {
-                "epochs": 3,
+                "epochs": 10,
                 "seed": 1,
-                "checkpoint_every": 1,
+                "optimizer": {"lr": 0.01},
                 "keep_checkpoints": 1,
                 "best_metric": "val_auc",
+                "early_stopping": {"metric": "val_auc", "patience": 1, "min_delta": 1.0},
             },
             "resources": {"workers": 1},
         }
@@ -196,14 +200,23 @@ def test_checkpoints_and_artifacts_on_s3(ray_connected, s3_server, monkeypatch: 
         job_id="5101", artifacts_url=f"s3://{bucket}/jobs/5101", s3_endpoint_url=s3_server.endpoint_url
     )
     summary = run_model(spec, context, 1)
-    assert summary["test_metrics"]["test_auc"] > 0.9
+    assert summary["stopped_early"] and summary["epochs_trained"] == [1, 2]
+    best = f"epoch-{summary['best']['epoch']:06d}"
+    assert summary["test_metrics"]["test_auc"] > 0.9  # the best checkpoint's weights, read back from S3
     client = s3_server.client()
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="jobs/5101/")["Contents"]}
-    checkpoint_dirs = {
-        k.split("/")[4] for k in keys if k.startswith("jobs/5101/checkpoints/dljobs-job-5101/epoch-")
-    }
-    assert "epoch-000003" in checkpoint_dirs and len(checkpoint_dirs) <= 2  # the best one and the latest
+    run_dir = "jobs/5101/checkpoints/dljobs-job-5101/"
+    kept = {k.removeprefix(run_dir).split("/")[0] for k in keys if k.startswith(run_dir + "epoch-")}
+    assert kept == {best, "epoch-000002"}  # the best one (keep_checkpoints: 1) and the latest
     manifest = json.loads(client.get_object(Bucket=bucket, Key="jobs/5101/manifest.json")["Body"].read())
+    assert {a["name"] for a in manifest["artifacts"]} == {
+        "model.pt",
+        "model.ts",
+        "card.json",
+        "metrics.jsonl",
+    }
     for artifact in manifest["artifacts"]:
         assert artifact["uri"] == f"s3://{bucket}/jobs/5101/{artifact['name']}"
         assert f"jobs/5101/{artifact['name']}" in keys
+    model = client.get_object(Bucket=bucket, Key=f"{run_dir}{best}/model.pt")["Body"].read()
+    assert client.get_object(Bucket=bucket, Key="jobs/5101/model.pt")["Body"].read() == model

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ray.train
+import torch
 
 from dljobs.storage import open_store
 from dljobs.workloads import api
@@ -57,20 +58,16 @@ def load_entrypoint(entrypoint: str, code_dir: Path) -> Any:
     return target
 
 
-def user_config(config: dict[str, Any]) -> dict[str, Any]:
-    spec, _ = from_loop_config(config)
-    return {**spec.workload.params, SPEC_KEY: config[SPEC_KEY]}
-
-
 def train_custom(config: dict[str, Any]) -> dict[str, Any] | None:
     """TorchTrainer's train_loop_per_worker for `workload.entrypoint` jobs."""
     spec, run = from_loop_config(config)
     rank = ray.train.get_context().get_world_rank()
+    torch.set_num_threads(max(1, int(spec.resources.cpus_per_worker)))
     os.chdir(code_directory(config))
     try:
         function = load_entrypoint(spec.workload.entrypoint or "", Path.cwd())
     except WorkloadError as exc:
-        return {"error": str(exc), "field": exc.field, "message": exc.message}
+        return {"error": str(exc)}
     session = api.CustomSession(
         spec=spec,
         rank=rank,
@@ -78,7 +75,7 @@ def train_custom(config: dict[str, Any]) -> dict[str, Any] | None:
     )
     api._activate(session)
     try:
-        returned = function(user_config(config))
+        function({**spec.workload.params, SPEC_KEY: config[SPEC_KEY]})
         if rank != 0:
             return None
         uploaded = []
@@ -89,7 +86,6 @@ def train_custom(config: dict[str, Any]) -> dict[str, Any] | None:
             "history": session.history,
             "final_metrics": session.history[-1] if session.history else {},
             "artifacts": uploaded,
-            "returned": returned if isinstance(returned, (dict, list, str, int, float, bool)) else None,
         }
     finally:
         session.reporter.close()

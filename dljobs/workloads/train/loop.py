@@ -106,10 +106,11 @@ class BuiltinTraining:
         best_mode = resolve_mode(self.monitored.best, self.training.best_mode)
         self.best = Tracker(self.monitored.best, best_mode)
         stopping = self.training.early_stopping
+        self.patience = stopping.patience if stopping else 0
         self.early = (
             Tracker(
-                self.monitored.early_stopping or "",
-                resolve_mode(stopping.metric, stopping.mode),
+                self.monitored.early_stopping or stopping.metric,
+                resolve_mode(self.monitored.early_stopping or stopping.metric, stopping.mode),
                 min_delta=stopping.min_delta,
             )
             if stopping
@@ -132,7 +133,10 @@ class BuiltinTraining:
     def _optimization(self, module: nn.Module, lr: float | None = None) -> Optimization:
         optimizer = build_optimizer(module, self.training.optimizer, lr)
         schedule = LearningRateSchedule(
-            optimizer, self.training.schedule, total_steps=self._steps_per_epoch() * self.training.epochs
+            optimizer,
+            self.training.schedule,
+            total_steps=self._steps_per_epoch() * self.training.epochs,
+            monitor=self.monitored.plateau,
         )
         parameters = [p for p in module.parameters() if p.requires_grad]
         return Optimization(optimizer, schedule, self.precision.grad_scaler(), parameters)
@@ -310,9 +314,7 @@ class BuiltinTraining:
         improved = self.best.update(metrics.get(self.best.metric), self.epoch)
         if self.early is not None:
             self.early.update(metrics.get(self.early.metric), self.epoch)
-            self.stopped_early = (
-                self.early.epochs_without_improvement >= self.training.early_stopping.patience
-            )  # type: ignore[union-attr]
+            self.stopped_early = self.early.epochs_without_improvement >= self.patience
         preempting = ray.train.get_preemption_info() is not None
         last = self.epoch >= self.training.epochs or self.stopped_early
         save = improved or last or preempting or self.epoch % self.training.checkpoint_every == 0
@@ -327,12 +329,9 @@ class BuiltinTraining:
         if self.rank == 0:
             self.reporter.metrics(record, step=self.engine.global_step, epoch=self.epoch)
             print(progress_line(record, self.training.epochs), flush=True)
-            if self.stopped_early:
-                print(
-                    f"dljobs: early stopping: {self.early.metric} has not improved for "  # type: ignore[union-attr]
-                    f"{self.training.early_stopping.patience} epochs",
-                    flush=True,
-                )  # type: ignore[union-attr]
+            if self.stopped_early and self.early is not None:
+                stalled = f"{self.early.metric} has not improved for {self.patience} epochs"
+                print(f"dljobs: early stopping: {stalled}", flush=True)
 
     def _throughput(self) -> tuple[float, float]:
         totals = all_reduce(torch.tensor([float(self.progress.samples)], dtype=torch.float64))
@@ -398,5 +397,5 @@ def train_builtin(config: dict[str, Any]) -> dict[str, Any] | None:
     try:
         training = BuiltinTraining(spec, run, config)
     except WorkloadError as exc:  # a user error in setup is the same on every rank: report, do not retry
-        return {"error": str(exc), "field": exc.field, "message": exc.message}
+        return {"error": str(exc)}
     return training.run()

@@ -57,9 +57,18 @@ def build_optimizer(module: nn.Module, spec: OptimizerSpec, lr: float | None = N
 class LearningRateSchedule:
     """Sets the learning rate of every parameter group of one optimizer, step by step and epoch by epoch."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, spec: ScheduleSpec, *, total_steps: int) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        spec: ScheduleSpec,
+        *,
+        total_steps: int,
+        monitor: str | None = None,
+    ) -> None:
+        """`monitor`: the metric reduce_on_plateau watches, as resolved for the job (default spec.monitor)."""
         self.optimizer = optimizer
         self.spec = spec
+        self.monitor = monitor or spec.monitor
         self.total_steps = max(1, total_steps)
         self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self.step = 0  # optimizer steps taken
@@ -112,13 +121,13 @@ class LearningRateSchedule:
     def after_epoch(self, metrics: dict[str, float]) -> None:
         self.epoch += 1
         if self.spec.name == "reduce_on_plateau":
-            self._plateau(metrics.get(self.spec.monitor))
+            self._plateau(metrics.get(self.monitor))
         self._apply()
 
     def _plateau(self, value: float | None) -> None:
         if value is None or not math.isfinite(value):
             return
-        mode = resolve_mode(self.spec.monitor, "auto")
+        mode = resolve_mode(self.monitor, "auto")
         improved = self.plateau_best is None or (
             value < self.plateau_best if mode == "min" else value > self.plateau_best
         )

@@ -29,8 +29,8 @@ PLACEMENT = {
     "strict_pack": "STRICT_PACK",
     "strict_spread": "STRICT_SPREAD",
 }
-# What starts a run quickly on a small cluster (see docs/training.md, "Start-up time"); set only when unset.
-FAST_START_ENV = {
+# Ray Train settings of the driver (see docs/training.md, "Start-up time"); each only when not set already.
+RAY_TRAIN_ENV = {
     # Workers keep the job's working directory (custom code imports from it); Ray Train would chdir.
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     # The controller polls the worker group every 2 s by default: a finished run waits for the next poll.
@@ -48,11 +48,11 @@ CREDENTIAL_ENV = (
 )
 
 
-def apply_fast_start_env(env: dict[str, str] | None = None) -> None:
-    """Set the start-up settings in this (driver) process before Ray Train reads them."""
-    target = os.environ if env is None else env
-    for name, value in FAST_START_ENV.items():
-        target.setdefault(name, value)
+def apply_ray_train_env() -> None:
+    """Set dljobs' Ray Train settings in this (driver) process before Ray Train reads them; Ray Train
+    passes the RAY_TRAIN_* ones on to its controller and workers."""
+    for name, value in RAY_TRAIN_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def scaling_config(resources: ResourcesSpec) -> Any:
