@@ -380,27 +380,23 @@ def _all_grey(location: Location, files: list[pafs.FileInfo]) -> bool:
 class _LabelScan:
     """A `map_batches` function: one row per batch with its row count and its distinct labels."""
 
-    def __init__(self, label: str | None) -> None:
+    def __init__(self, label: str) -> None:
         self.label = label
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = len(next(iter(batch.values()))) if batch else 0
-        if self.label is None:
-            return {"rows": np.array([rows]), "labels": np.array([""])}
         values = batch[self.label]
         if values.dtype == object and any(v is None for v in values):
             raise WorkloadError(f"label column '{self.label}' has missing values", field=LABEL_FIELD)
         distinct = np.unique(values)
-        return {"rows": np.array([rows]), "labels": np.array(["\x1f".join(map(str, distinct))])}
+        return {"rows": np.array([len(values)]), "labels": np.array(["\x1f".join(map(str, distinct))])}
 
 
 def _scan_rows_and_classes(source: Any, label: str | None) -> tuple[int, list[str]]:
     """The number of rows and, given a label column, its distinct values as class names: one pass that
-    reads only that column (for Parquet)."""
-    columns = [label] if label else None
-    scanned = (source.select_columns(columns) if columns else source).map_batches(
-        _LabelScan(label), batch_format="numpy"
-    )
+    reads only that column (for Parquet). Without labels, the count alone (Parquet: from its metadata)."""
+    if label is None:
+        return source.count(), []
+    scanned = source.select_columns([label]).map_batches(_LabelScan(label), batch_format="numpy")
     rows = 0
     values: set[str] = set()
     numeric = True
