@@ -220,3 +220,28 @@ def test_early_stopping_with_checkpoints_and_artifacts_on_s3(  # type: ignore[no
         assert f"jobs/5101/{artifact['name']}" in keys
     model = client.get_object(Bucket=bucket, Key=f"{run_dir}{best}/model.pt")["Body"].read()
     assert client.get_object(Bucket=bucket, Key="jobs/5101/model.pt")["Body"].read() == model
+
+
+def test_streaming_data_trains_from_ray_data_shards(ray_connected, artifacts_root: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=600), rng.normal(size=600)
+    table = artifacts_root / "stream" / "part-0.parquet"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"a": a, "b": b, "label": np.where(a + b > 0, "pos", "neg")}), table)
+    # one worker of the head's two CPUs: Ray Data's read tasks run on the other
+    spec = validate_spec(
+        {
+            "name": "stream",
+            "workload": {"model": "mlp", "params": {"hidden": [16]}},
+            "data": {"source": table.as_uri(), "streaming": True},
+            "training": {"epochs": 3, "batch_size": 32, "seed": 5, "optimizer": {"lr": 0.01}},
+        }
+    )
+    summary = run(spec, "5201", artifacts_root)
+    assert [row["epoch"] for row in summary["history"]] == [1, 2, 3]
+    assert summary["history"][-1]["val_accuracy"] > 0.9
+    assert summary["test_metrics"]["test_auc"] > 0.9
