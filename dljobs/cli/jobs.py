@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             state = status_text(job.status)
             console().print(f"submitted job [bold]{job.id}[/] ({job.name}) to project {job.project}: {state}")
             if follow:
-                raise typer.Exit(follow_job(client, job.id))
+                raise typer.Exit(follow_job(client, job, progress=False if logs else None))
 
     @app.command("list")
     def list_(
