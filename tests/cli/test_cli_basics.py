@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.runner import UNREACHABLE_URL, error_lines, run_cli
+from tests.cli.runner import ROOT, UNREACHABLE_URL, error_lines, run_cli
 
 COMMANDS = ("submit", "validate", "schema", "list", "status", "logs", "events", "cancel", "why", "up", "down")
 
@@ -69,3 +69,41 @@ def test_spec_errors_stay_one_line_each_even_with_debug(tmp_path: Path) -> None:
     assert all(line.startswith(f"error: {spec}: ") for line in lines)
     named = [line.removeprefix(f"error: {spec}: ").split(":")[0] for line in lines]
     assert named == ["name (line 1)", "resources.workers (line 5)"]
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`dljobs --help` stays instant: no HTTP client, pydantic, database, Ray or torch is imported for it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.argv = ['dljobs', '--help']\n"
+        "from dljobs.cli.main import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('httpx', 'pydantic', 'sqlalchemy', 'fastapi', 'ray', 'torch', 'yaml', 'boto3')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )
+    assert "HEAVY []" in result.stderr, result.stderr
+
+
+def test_server_migrate_only_creates_the_schema(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "db.sqlite"
+    result = run_cli(
+        ["server", "--migrate-only"], tmp_path, DLJOBS_DATABASE__URL=f"sqlite+aiosqlite:///{database}"
+    )
+    assert result.returncode == 0, result.stderr
+    tables = {
+        row[0]
+        for row in sqlite3.connect(database).execute("select name from sqlite_master where type='table'")
+    }
+    assert {"jobs", "job_events", "api_tokens", "projects", "users", "alembic_version"} <= tables
