@@ -76,6 +76,9 @@ class Launcher(Protocol):
     async def stop(self, launch_id: str) -> None:
         """Ask the launch to stop; returns once the request is accepted (not once it has stopped)."""
 
+    async def release(self, launch_id: str) -> None:
+        """Free what an ended launch still holds, once its end (and its logs) are recorded."""
+
     async def logs(self, launch_id: str) -> str: ...
 
     def tail_logs(self, launch_id: str) -> AsyncIterator[str]: ...

@@ -117,6 +117,9 @@ class RayJobsLauncher:
         if response.status_code not in (200, 404):
             raise LaunchError(f"Ray could not stop job {launch_id} ({response.status_code})")
 
+    async def release(self, launch_id: str) -> None:
+        """Nothing to free: a shared cluster keeps a finished Ray job's record, which costs nothing."""
+
     async def logs(self, launch_id: str) -> str:
         response = await self._request("GET", f"/api/jobs/{launch_id}/logs")
         if response.status_code == 404:

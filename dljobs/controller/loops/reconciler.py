@@ -131,13 +131,15 @@ class Reconciler(Loop):
         elif state.state == LaunchState.FAILED:
             logs = await self._archive_logs(job)
             async with self.sessions() as session, session.begin():
-                await fail_or_retry(
+                ended = await fail_or_retry(
                     session,
                     job,
                     failure_reason(state.message, logs),
                     infrastructure=state.infrastructure_failure,
                     held_lease=lease,
                 )
+            if ended is not None:
+                await self._release_launch(job)
         elif state.state == LaunchState.STOPPED:
             await self._end(job, lease, S.FAILED, "the Ray job was stopped outside dljobs")
         elif state.state == LaunchState.NOT_FOUND:
@@ -202,7 +204,15 @@ class Reconciler(Loop):
     async def _end(self, job: JobModel, lease: str, status: JobStatus, reason: str) -> None:
         await self._archive_logs(job)
         async with self.sessions() as session, session.begin():
-            await change_status(session, job, status, reason, held_lease=lease)
+            ended = await change_status(session, job, status, reason, held_lease=lease)
+        if ended:
+            await self._release_launch(job)
+
+    async def _release_launch(self, job: JobModel) -> None:
+        try:
+            await self.launcher.release(job.launch_id or "")
+        except LaunchError as exc:
+            log.warning("job %s: releasing its launch failed: %s", job.id, exc)
 
     async def _succeed(self, job: JobModel, lease: str) -> None:
         """Training jobs succeed only with their artifacts in the store, as their manifest lists them."""
@@ -220,9 +230,11 @@ class Reconciler(Loop):
         await self._archive_logs(job)
         async with self.sessions() as session, session.begin():
             await register_artifacts(session, self.store, job.id, records)
-            await change_status(
+            ended = await change_status(
                 session, job, S.SUCCEEDED, f"succeeded with {len(records)} artifacts", held_lease=lease
             )
+        if ended:
+            await self._release_launch(job)
 
     async def _release(self, job: JobModel, lease: str) -> None:
         async with self.sessions() as session, session.begin():

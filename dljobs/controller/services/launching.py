@@ -97,6 +97,11 @@ async def build_request(
         sha = code.removeprefix(BUNDLE_PREFIX)
         bundle = await asyncio.to_thread(store.get_bytes, bundle_key(sha))
     resources = spec["resources"]
+    metadata: dict[str, str] = {}
+    if sha is not None and store.url.startswith("s3://"):
+        metadata["code_uri"] = store.url_for(bundle_key(sha))  # nodes with S3 access fetch it directly
+    if resources.get("memory_per_worker"):
+        metadata["memory_per_worker"] = str(resources["memory_per_worker"])
     # a command runs in the driver itself, so the driver holds the job's CPUs; training runs in workers
     driver_cpus = float(resources["cpus_per_worker"]) if workload.get("command") else 0.0
     return LaunchRequest(
@@ -108,6 +113,7 @@ async def build_request(
         code_bundle=bundle,
         code_sha256=sha,
         entrypoint_cpus=driver_cpus,
+        metadata=metadata,
         workers=int(resources["workers"]),
         cpus_per_worker=float(resources["cpus_per_worker"]),
         gpus_per_worker=float(resources["gpus_per_worker"]),
