@@ -28,7 +28,14 @@ from typing import Any
 
 import httpx
 
-from dljobs.controller.launchers.base import Capacity, LaunchError, LaunchRequest, LaunchState, LaunchStatus
+from dljobs.controller.launchers.base import (
+    RAY_INFRASTRUCTURE_ERRORS,
+    Capacity,
+    LaunchError,
+    LaunchRequest,
+    LaunchState,
+    LaunchStatus,
+)
 from dljobs.controller.launchers.kuberay_objects import (
     RAY_GROUP,
     RAY_VERSION,
@@ -42,14 +49,6 @@ from dljobs.controller.launchers.kuberay_template import (
 )
 from dljobs.controller.settings import Settings
 
-INFRASTRUCTURE_ERROR_TYPES = {
-    "RUNTIME_ENV_SETUP_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_START_TIMEOUT",
-    "JOB_SUPERVISOR_ACTOR_START_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE",
-    "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_DIED",
-}
 # The same failures recognised from the message alone, when the dashboard is gone.
 INFRASTRUCTURE_MESSAGES = ("runtime_env setup failed", "Job supervisor actor", "failed to get job supervisor")
 # RayJob status.reason values when jobDeploymentStatus is Failed: True if the platform is to blame.
@@ -97,7 +96,7 @@ def launch_status(rayjob: dict[str, Any] | None, error_type: str | None = None) 
 
 def _failed_job(message: str, error_type: str | None) -> LaunchStatus:
     if error_type:
-        infrastructure = error_type in INFRASTRUCTURE_ERROR_TYPES
+        infrastructure = error_type in RAY_INFRASTRUCTURE_ERRORS
     else:
         infrastructure = any(marker in message for marker in INFRASTRUCTURE_MESSAGES)
     return LaunchStatus(LaunchState.FAILED, message, infrastructure)

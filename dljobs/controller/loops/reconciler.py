@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import claim_jobs, guarded_update, release
+from dljobs.controller.db.leasing import claim_jobs, confirm_launch, guarded_update, release
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Launcher, LaunchError, LaunchState, LaunchStatus
 from dljobs.controller.loops.base import Loop
@@ -181,15 +181,7 @@ class Reconciler(Loop):
             await self._release(job, lease)
             return
         async with self.sessions() as session, session.begin():
-            await guarded_update(
-                session,
-                job.id,
-                lease,
-                launched_at=utcnow(),
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
+            await confirm_launch(session, job.id, lease)
 
     async def _time_out(self, job: JobModel, lease: str) -> None:
         """Past its timeout: CANCELLING (stop on Ray), and TIMED_OUT once Ray confirms the stop."""

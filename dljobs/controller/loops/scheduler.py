@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import guarded_update, hold_singleton
+from dljobs.controller.db.leasing import confirm_launch, guarded_update, hold_singleton
 from dljobs.controller.db.meta import installation_id
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Capacity, Launcher, LaunchError
@@ -162,12 +162,4 @@ class Scheduler(Loop):
                     )
             return
         async with self.sessions() as session, session.begin():
-            await guarded_update(
-                session,
-                job.id,
-                lease,
-                launched_at=utcnow(),
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
+            await confirm_launch(session, job.id, lease)
