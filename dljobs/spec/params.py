@@ -67,6 +67,7 @@ class TransformerParams(StrictModel):
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     max_length: int = Field(default=512, ge=1, le=65536)
     pooling: Literal["mean", "cls"] = "mean"
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerParams:

@@ -20,9 +20,7 @@ InputKind = Literal["tabular", "image", "tokens", "sequence"]
 class DataInfo:
     task: Task
     input_kind: InputKind
-    input_shape: tuple[
-        int, ...
-    ]  # one example: (64,), (1, 8, 8), (3, 32, 32), (seq_len,), (seq_len, channels)
+    input_shape: tuple[int, ...]  # one example: (64,), (1, 8, 8), (3, 32, 32), (seq_len,), (seq_len, chans)
     input_dtype: str  # "float32" for features and images, "int64" for token ids
     num_classes: int | None = None  # classification only
     class_names: list[str] | None = None
@@ -33,6 +31,9 @@ class DataInfo:
     num_val: int = 0
     num_test: int = 0
     feature_summary: dict[str, Any] = field(default_factory=dict)  # per-feature statistics, for drift checks
+    # What turns raw inputs into what the model saw: "normalization" ({"method", "per", "shift", "scale"}:
+    # model input = (raw - shift) / scale), and for tokens "vocabulary" (id -> token) and "tokenizer".
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
