@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,25 +11,51 @@ import typer
 from dljobs.cli.specs import SET_HELP
 
 if TYPE_CHECKING:
+    from dljobs.client.bundles import Bundle
     from dljobs.client.http import Client
     from dljobs.spec.job import JobSpec
 
 OUTPUT = typer.Option("table", "-o", "--output", help="table or json.")
+MAX_BUNDLE_ENV = "DLJOBS_MAX_BUNDLE_BYTES"
 
 
-def _upload_code(client: Client, spec: JobSpec, spec_file: Path) -> JobSpec:
-    """Zip `workload.code` (relative to the spec file), upload it once, and point the spec at the bundle."""
-    from dljobs.cli.output import note
+def max_bundle_bytes() -> int:
+    """The cap on a `code:` directory's size: DLJOBS_MAX_BUNDLE_BYTES (bytes) when set, else the client's
+    default (100 MiB). The server has its own cap on uploads; this one fails fast, before anything is sent."""
+    from dljobs.client.bundles import DEFAULT_MAX_BYTES
+    from dljobs.client.errors import InvalidInput
+
+    raw = os.environ.get(MAX_BUNDLE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    if not raw.isdigit() or int(raw) <= 0:
+        raise InvalidInput(f"{MAX_BUNDLE_ENV}={raw!r}: expected a positive number of bytes")
+    return int(raw)
+
+
+def _bundle_code(spec: JobSpec, spec_file: Path) -> tuple[Bundle, Path] | None:
+    """Zip `workload.code` (relative to the spec file); done before any connection, so that a directory
+    that is missing or too large fails at once (exit 2) and never starts a server."""
     from dljobs.client.bundles import build_bundle
     from dljobs.spec.job import BUNDLE_PREFIX
 
     code = spec.workload.code
     if code is None or code.startswith(BUNDLE_PREFIX):
-        return spec
+        return None
     directory = Path(code).expanduser()
     if not directory.is_absolute():
         directory = (spec_file.parent / directory).resolve()
-    bundle = build_bundle(directory)
+    return build_bundle(directory, max_bytes=max_bundle_bytes()), directory
+
+
+def _upload_code(client: Client, spec: JobSpec, bundled: tuple[Bundle, Path] | None) -> JobSpec:
+    """Upload the bundle once (the server keeps each by its SHA-256) and point the spec at it."""
+    from dljobs.cli.output import note
+    from dljobs.spec.job import BUNDLE_PREFIX
+
+    if bundled is None:
+        return spec
+    bundle, directory = bundled
     if not client.bundle_exists(bundle.sha256):
         note(f"uploading {directory} ({bundle.files} files, {len(bundle.data) / 1024:.0f} KiB zipped)")
         client.upload_bundle(bundle.sha256, bundle.data)
@@ -54,6 +81,7 @@ def register(app: typer.Typer) -> None:
         from dljobs.spec.loading import load_spec_file
 
         spec = load_spec_file(spec_file, set_)
+        bundled = _bundle_code(spec, spec_file)
         if dry_run and connection.configured_target() is None and connection.local_running() is None:
             # no server to ask: the local checks are all there is
             if output == "json":
@@ -62,7 +90,7 @@ def register(app: typer.Typer) -> None:
                 console().print(f"[green]valid[/]: {spec_file} (dry run: nothing submitted)")
             return
         with connection.client(start_local=True) as client:
-            spec = _upload_code(client, spec, spec_file)
+            spec = _upload_code(client, spec, bundled)
             job = client.submit(spec.model_dump(mode="json", exclude_unset=False), dry_run=dry_run)
             if output == "json" and not follow:
                 print_json(job)
@@ -75,7 +103,7 @@ def register(app: typer.Typer) -> None:
             state = status_text(job.status)
             console().print(f"submitted job [bold]{job.id}[/] ({job.name}) to project {job.project}: {state}")
             if follow:
-                raise typer.Exit(follow_job(client, job.id))
+                raise typer.Exit(follow_job(client, job, progress=False if logs else None))
 
     @app.command("list")
     def list_(

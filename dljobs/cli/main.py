@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from dljobs.cli import admin, jobs, specs, stack
+from dljobs.cli import admin, jobs, specs, stack, training
 
 app = typer.Typer(
     name="dljobs",
@@ -29,7 +29,7 @@ def _root(
         os.environ["DLJOBS_DEBUG"] = "1"
 
 
-for module in (stack, specs, jobs, admin):
+for module in (stack, specs, jobs, training, admin):
     module.register(app)
 
 
@@ -47,10 +47,10 @@ def _report(exc: Exception, debug: bool) -> int:
     """Print one line for an error and return the exit code it means (the traceback only with --debug)."""
     from dljobs.cli.output import error
     from dljobs.client.errors import EXIT_FAILED, EXIT_INVALID, DljobsError
-    from dljobs.spec.errors import SpecError
+    from dljobs.spec.errors import SpecError, one_line
 
     if isinstance(exc, SpecError):
-        prefix = f"{exc.source}: " if exc.source else ""
+        prefix = f"{one_line(exc.source)}: " if exc.source else ""
         for problem in exc.errors:
             error(prefix + problem.render())
         return EXIT_INVALID

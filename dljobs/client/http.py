@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from dljobs.client.errors import ConnectionFailed, NotFound, from_response
+from dljobs.client.errors import ConnectionFailed, NotFound, ServerError, from_response
 from dljobs.spec import api
 from dljobs.spec.api import API_PREFIX
 from dljobs.spec.status import JobStatus
@@ -132,6 +133,37 @@ class Client:
                 yield from response.iter_text()
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"lost the log stream from {self.url}: {_why(exc)}") from None
+
+    def metrics(self, job: str | int, names: list[str] | None = None) -> api.JobMetrics:
+        params = {"name": names} if names else None
+        return api.JobMetrics.model_validate(self._send("GET", f"/jobs/{job}/metrics", params=params).json())
+
+    def artifacts(self, job: str | int) -> list[api.Artifact]:
+        return [api.Artifact.model_validate(a) for a in self._send("GET", f"/jobs/{job}/artifacts").json()]
+
+    def download_artifact(self, job: str | int, artifact: api.Artifact, target: Path) -> None:
+        """Stream one artifact to `target`, checking its SHA-256; a mismatch leaves no file behind."""
+        import hashlib
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        digest = hashlib.sha256()
+        try:
+            with self._http.stream("GET", f"/jobs/{job}/artifacts/{artifact.name}", timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                with partial.open("wb") as handle:
+                    for chunk in response.iter_bytes():
+                        digest.update(chunk)
+                        handle.write(chunk)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ConnectionFailed(f"downloading {artifact.name} failed: {_why(exc)}") from None
+        if digest.hexdigest() != artifact.sha256:
+            partial.unlink(missing_ok=True)
+            raise ServerError(f"{artifact.name}: the download's SHA-256 does not match the recorded one")
+        partial.replace(target)
 
     # ---- code bundles ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dljobs import __version__
-from dljobs.controller.api import bundles, errors, health, identity, jobs
+from dljobs.controller.api import bundles, errors, health, identity, jobs, reports
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
 from dljobs.spec.api import API_PREFIX
@@ -39,7 +39,7 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for router in (health.router, jobs.router, identity.router, bundles.router):
+    for router in (health.router, jobs.router, reports.router, identity.router, bundles.router):
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(
         errors.RequestIdAndSizeLimit,

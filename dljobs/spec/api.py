@@ -7,9 +7,9 @@ Three families are kept apart: ORM models live in the controller (`JobModel`), r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dljobs.spec.base import Name
 from dljobs.spec.status import JobStatus
@@ -173,3 +173,59 @@ class Health(_Response):
 class Readiness(_Response):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str]
+
+
+# ---- live metrics and artifacts (reported by running jobs with their job token) ------------------------
+
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_./-]{0,63}$")]
+ArtifactKind = Literal["model", "torchscript", "card", "metrics", "logs", "checkpoint", "other"]
+
+
+class MetricPoint(_Request):
+    name: MetricName
+    step: int = Field(ge=0, le=2**62)
+    epoch: int | None = Field(default=None, ge=0, le=2**31)
+    value: float  # NaN and infinities are dropped (and counted), not stored
+    ts: float | None = Field(default=None, description="unix time of the report; default: arrival")
+
+
+class ReportMetricsRequest(_Request):
+    points: list[MetricPoint] = Field(max_length=10_000)
+
+
+class ReportedMetrics(_Response):
+    accepted: int
+    dropped: int
+
+
+class SeriesPoint(_Response):
+    step: int
+    epoch: int | None
+    value: float
+    reported_at: datetime
+
+
+class JobMetrics(_Response):
+    job_id: int
+    series: dict[str, list[SeriesPoint]]
+
+
+class ArtifactRecord(_Request):
+    name: str = Field(min_length=1, max_length=512)
+    uri: str = Field(min_length=1, max_length=4096)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: ArtifactKind
+
+
+class RegisterArtifactsRequest(_Request):
+    artifacts: list[ArtifactRecord] = Field(max_length=10_000)
+
+
+class Artifact(_Response):
+    name: str
+    kind: str
+    uri: str
+    size: int
+    sha256: str
+    created_at: datetime

@@ -5,30 +5,34 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from dljobs.spec.durations import format_duration, parse_duration
+from dljobs.spec.errors import shown
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _NAME = re.compile(NAME_PATTERN)
 
 
 class StrictModel(BaseModel):
-    """Input model: an unknown key is an error (a typo must not be silently ignored)."""
+    """Input model: an unknown key is an error (a typo must not be silently ignored), and a value of the
+    wrong type is refused rather than converted (`epochs: yes` is not 1, `lr: "0.1"` is not a number)."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=False, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", validate_default=False, str_strip_whitespace=False, strict=True)
 
 
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
         raise ValueError(
-            "must be 1-63 characters of lowercase letters, digits and '-', starting and ending with a "
-            "letter or digit (no spaces, slashes or control characters)"
+            f"{shown(value)} is not a name: use 1-63 lowercase letters, digits and '-', starting and "
+            "ending with a letter or digit (no spaces, slashes or control characters)"
         )
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
+Name = Annotated[
+    str, AfterValidator(_check_name), WithJsonSchema({"type": "string", "pattern": NAME_PATTERN})
+]
 
 
 def _duration(value: object) -> int:
@@ -37,10 +41,25 @@ def _duration(value: object) -> int:
     return parse_duration(value)
 
 
+# What the JSON Schema (`dljobs schema`) accepts, as the validators read it: `2h`, `1d12h`, `90 s` or seconds.
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^ *([0-9]+(\.[0-9]+)? *[smhdSMHD] *)+$|^ *[0-9]+(\.[0-9]+)? *$"},
+        {"type": "number", "exclusiveMinimum": 0},
+    ]
+}
+_SIZE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^ *[0-9]+(\.[0-9]+)? *(Ki|Mi|Gi|Ti|K|M|G|T)? *$"},
+        {"type": "integer", "exclusiveMinimum": 0},
+    ]
+}
+
 Duration = Annotated[
     int,
     BeforeValidator(_duration),
     PlainSerializer(lambda seconds: format_duration(seconds), return_type=str, when_used="json"),
+    WithJsonSchema(_DURATION_SCHEMA),
 ]
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T)?$")
@@ -63,14 +82,14 @@ def parse_size(value: object) -> int:
         raise ValueError("expected a size such as 512Mi or 8Gi")
     match = _SIZE.match(str(value).strip())
     if not match:
-        raise ValueError(f"'{value}' is not a size: use a number with Ki, Mi, Gi or Ti, such as 8Gi")
+        raise ValueError(f"{shown(value)} is not a size: use a number with Ki, Mi, Gi or Ti, such as 8Gi")
     size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
     if size <= 0:
         raise ValueError("a size must be positive")
     return size
 
 
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
+ByteSize = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(_SIZE_SCHEMA)]
 
 Mode = Literal["auto", "min", "max"]
 

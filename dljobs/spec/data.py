@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from dljobs.spec.base import StrictModel
+from dljobs.spec.errors import shown
+from dljobs.spec.suggest import did_you_mean
 
 # Data sets that exist offline: scikit-learn's bundled sets and generated sets with learnable structure.
 BUILTIN_DATASETS = {
@@ -55,24 +57,29 @@ class DataSpec(StrictModel):
     @classmethod
     def _source(cls, value: str) -> str:
         if not value.startswith(SCHEMES):
-            raise ValueError(f"'{value}' must start with one of {', '.join(SCHEMES)}")
+            raise ValueError(f"{shown(value)} must start with one of {', '.join(SCHEMES)}")
         rest = value.split("://", 1)[1]
         if not rest:
-            raise ValueError(f"'{value}' names no data set")
+            raise ValueError(f"{shown(value)} names no data set")
         if any(ord(c) < 32 for c in value):
             raise ValueError("must not contain control characters")
         if value.startswith("builtin://") and rest not in BUILTIN_DATASETS:
-            from dljobs.spec.suggest import did_you_mean
-
-            raise ValueError(f"unknown built-in data set '{rest}'{did_you_mean(rest, BUILTIN_DATASETS)}")
+            raise ValueError(
+                f"unknown built-in data set {shown(rest)}{did_you_mean(rest, BUILTIN_DATASETS)}; "
+                f"built-in data sets: {', '.join(BUILTIN_DATASETS)}"
+            )
         if value.startswith("s3://") and "/" not in rest.strip("/"):
-            raise ValueError(f"'{value}' names a bucket but no key: use s3://BUCKET/KEY")
+            raise ValueError(f"{shown(value)} names a bucket but no key: use s3://BUCKET/KEY")
         return value
 
     @model_validator(mode="after")
     def _splits(self) -> DataSpec:
         if self.validation_split + self.test_split >= 0.95:
-            raise ValueError("validation_split + test_split must leave some data to train on (below 0.95)")
+            blamed = "test_split" if "test_split" in self.model_fields_set else "validation_split"
+            raise ValueError(
+                f"{blamed}: validation_split + test_split is {self.validation_split + self.test_split:g}; "
+                "keep it below 0.95 to leave data to train on"
+            )
         return self
 
     @property

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from dljobs.spec.errors import shown
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?[smhd])+$")
@@ -17,13 +19,15 @@ def parse_duration(value: str | int | float) -> int:
         seconds = float(value)
     else:
         text = value.strip().lower().replace(" ", "")
+        if text.startswith("-"):
+            raise ValueError("a duration must be positive")
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             seconds = float(text)
         elif _WHOLE.match(text):
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
         else:
             raise ValueError(
-                f"'{value}' is not a duration: use a number with s, m, h or d, such as 90s, 30m, 2h"
+                f"{shown(value)} is not a duration: use a number with s, m, h or d, such as 90s, 30m, 2h"
             )
     if seconds <= 0:
         raise ValueError("a duration must be positive")

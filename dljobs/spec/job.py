@@ -9,11 +9,15 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dljobs.spec.base import ByteSize, Duration, Name, StrictModel
 from dljobs.spec.data import DataSpec
+from dljobs.spec.durations import format_duration
+from dljobs.spec.errors import shown
 from dljobs.spec.params import BUILTIN_MODELS
 from dljobs.spec.suggest import did_you_mean
 from dljobs.spec.training import TrainingSpec
 
 BUNDLE_PREFIX = "bundle://"
+MAX_TIMEOUT = 366 * 86400
+MAX_MEMORY_PER_WORKER = 64 * 2**40  # 64 TiB: no machine has more
 _BUNDLE = re.compile(r"^bundle://[0-9a-f]{64}$")
 _ENTRYPOINT = re.compile(r"^[\w./-]+\.py:[A-Za-z_]\w*$")
 _JOB_REF = re.compile(r"^job://\d+$")
@@ -37,7 +41,7 @@ class WorkloadSpec(StrictModel):
     def _known_model(cls, value: str | None) -> str | None:
         if value is not None and value not in BUILTIN_MODELS:
             raise ValueError(
-                f"unknown model '{value}'{did_you_mean(value, BUILTIN_MODELS)}; "
+                f"unknown model {shown(value)}{did_you_mean(value, BUILTIN_MODELS)}; "
                 f"built-in models: {', '.join(BUILTIN_MODELS)}"
             )
         return value
@@ -68,7 +72,7 @@ class WorkloadSpec(StrictModel):
             return value
         if not _ENTRYPOINT.match(value) or ".." in value.split(":")[0].split("/"):
             raise ValueError(
-                f"'{value}' must be FILE.py:FUNCTION inside the code directory, e.g. train.py:train_loop"
+                f"{shown(value)} must be FILE.py:FUNCTION inside the code directory, e.g. train.py:train_loop"
             )
         return value
 
@@ -76,7 +80,7 @@ class WorkloadSpec(StrictModel):
     @classmethod
     def _init_from(cls, value: str | None) -> str | None:
         if value is not None and not (_JOB_REF.match(value) or value.startswith("s3://")):
-            raise ValueError(f"'{value}' must be job://ID or an s3:// model path")
+            raise ValueError(f"{shown(value)} must be job://ID or an s3:// model path")
         return value
 
     @model_validator(mode="after")
@@ -86,11 +90,12 @@ class WorkloadSpec(StrictModel):
             found = " and ".join(kinds) if kinds else "none"
             raise ValueError(f"set exactly one of model, entrypoint or command (found {found})")
         if self.entrypoint and not self.code:
-            raise ValueError("an entrypoint needs code: the directory that holds it")
+            raise ValueError("code: an entrypoint needs code, the directory that holds it")
         if (self.init_from or self.freeze) and not self.model:
-            raise ValueError("init_from and freeze apply to built-in models")
+            blamed = "init_from" if self.init_from else "freeze"
+            raise ValueError(f"{blamed}: init_from and freeze apply to built-in models")
         if self.params and self.command:
-            raise ValueError("params go to a model or an entrypoint, not to a command")
+            raise ValueError("params: params go to a model or an entrypoint, not to a command")
         return self
 
     @property
@@ -113,10 +118,17 @@ class ResourcesSpec(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> ResourcesSpec:
         if self.accelerator and self.gpus_per_worker <= 0:
-            raise ValueError("accelerator needs gpus_per_worker > 0")
+            raise ValueError("accelerator: needs gpus_per_worker > 0")
         if self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
-            raise ValueError("gpus_per_worker above 1 must be a whole number")
+            raise ValueError("gpus_per_worker: above 1 it must be a whole number")
         return self
+
+    @field_validator("memory_per_worker")
+    @classmethod
+    def _memory_fits_a_machine(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_MEMORY_PER_WORKER:
+            raise ValueError(f"{value / 2**40:,.0f}Ti is more than any machine has (at most 64Ti)")
+        return value
 
     @property
     def total_cpus(self) -> float:
@@ -137,7 +149,14 @@ class JobSpec(StrictModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     retries: int = Field(default=2, ge=0, le=100, description="restarts after infrastructure failures")
-    timeout: Duration = Field(default=24 * 3600, le=366 * 86400, description="such as 90m or 2h")
+    timeout: Duration = Field(default=24 * 3600, description="such as 90m or 2h; at most 366d")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_at_most_a_year(cls, value: int) -> int:
+        if value > MAX_TIMEOUT:
+            raise ValueError(f"{format_duration(value)} is longer than the limit of 366d")
+        return value
 
     @model_validator(mode="after")
     def _precision_fits_hardware(self) -> JobSpec:

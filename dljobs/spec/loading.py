@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 import types
 import typing
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from dljobs.spec.errors import FieldError, SpecError
+from dljobs.spec.errors import FieldError, SpecError, shown
 from dljobs.spec.job import JobSpec
 from dljobs.spec.params import BUILTIN_MODELS
 from dljobs.spec.suggest import did_you_mean
-from dljobs.spec.yaml_source import MAX_SPEC_BYTES, LineMap, Path, line_of, parse_yaml
+from dljobs.spec.yaml_source import (
+    MAX_SPEC_BYTES,
+    LineMap,
+    Path,
+    format_path,
+    line_of,
+    parse_value,
+    parse_yaml,
+    too_large_message,
+)
 
 MAX_OVERRIDES = 256
-_FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)+): (.+)$", re.S)
-
-
-def format_path(path: Path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+# A model check blames one field by starting its message with the field's path: "nesterov: needs ...".
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*): (.+)$", re.S)
 
 
 def load_spec_file(path: str | FsPath, overrides: list[str] | None = None) -> JobSpec:
@@ -39,16 +42,10 @@ def load_spec_file(path: str | FsPath, overrides: list[str] | None = None) -> Jo
                 code="spec_not_found",
                 source=str(path),
             )
-        if file.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(
-                [
-                    FieldError(
-                        "",
-                        f"the spec is {file.stat().st_size:,} bytes; the limit is {MAX_SPEC_BYTES:,} (1 MiB)",
-                    )
-                ],
-                code="spec_too_large",
-            )
+        size = file.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            too_large = FieldError("", too_large_message(size))
+            raise SpecError([too_large], code="spec_too_large", source=str(path))
         data = file.read_bytes()
     except OSError as exc:
         raise SpecError(
@@ -77,13 +74,16 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> set[Path]
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise SpecError(
-                [FieldError(key or item, f"--set '{item}': expected FIELD.PATH=VALUE")],
+                [FieldError(key, f"--set {shown(item)}: expected FIELD.PATH=VALUE")],
                 code="invalid_override",
             )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+            value = parse_value(raw) if raw.strip() else ""
+        except SpecError as exc:
+            if exc.code == "spec_too_complex":
+                problem = FieldError(key, f"--set {key}: {exc.errors[0].message}")
+                raise SpecError([problem], code=exc.code) from None
+            value = raw  # not YAML: the text as written
         parts = key.split(".")
         node: Any = document
         for depth, part in enumerate(parts[:-1]):
@@ -93,7 +93,8 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> set[Path]
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise SpecError(
-                    [FieldError(where, f"--set {key}: {where} is not a section")], code="invalid_override"
+                    [FieldError(where, f"--set {key}: {where} is a value, not a section with fields")],
+                    code="invalid_override",
                 )
             node = child
         node[parts[-1]] = value
@@ -141,23 +142,116 @@ def _field_errors(
         kind = err["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            message = f"unknown field '{key}'{did_you_mean(key, _fields_at(loc[:-1], document))}"
-        elif kind == "missing":
-            message = "required field is missing"
-        else:
+            message = f"unknown field {shown(key)}{did_you_mean(key, _fields_at(loc[:-1], document))}"
+        elif kind == "missing" and loc and isinstance(loc[-1], int):
+            loc, message = loc[:-1], "has too few items"
+        elif kind in ("value_error", "assertion_error"):
             message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            # A check that spans sections names its field first ("training.precision: ..."): point there.
+            # A check on a whole section names the field it blames first ("nesterov: ..."): point there.
             target = _FIELD_PREFIX.match(message)
-            if target and not loc:
-                loc = tuple(target.group(1).split("."))
+            if target and target.group(1).split(".")[0] in _fields_at(loc, document):
+                loc = (*loc, *target.group(1).split("."))
                 message = target.group(2)
-        line = None if loc in set_paths else line_of(loc, lines)
-        if loc in set_paths:
+        else:
+            message = plain_message(kind, err.get("input"), err.get("ctx") or {}) or err["msg"]
+        from_set = any(loc[: len(p)] == p for p in set_paths)
+        line = None if from_set else line_of(loc, lines)
+        if from_set:
             message += " (from --set)"
         error = FieldError(format_path(loc), message, line)
         if error not in out:
             out.append(error)
     return out
+
+
+_SECTION = "expected a section of fields (key: value lines)"
+_EXPECTED = {
+    "model_type": _SECTION,
+    "model_attributes_type": _SECTION,
+    "dict_type": _SECTION,
+    "mapping_type": _SECTION,
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "string_unicode": "expected text",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "set_type": "expected a list",
+}
+_BOUNDS = {
+    "greater_than": ("gt", "must be greater than"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than": ("lt", "must be less than"),
+    "less_than_equal": ("le", "must be at most"),
+}
+
+
+def plain_message(kind: str, value: object, ctx: dict[str, Any]) -> str | None:
+    """Pydantic's error `kind` in words a spec's author reads (no class names); None when not one of ours."""
+    got = f", got {_describe(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected a finite number{got}"
+    if kind in _EXPECTED:
+        hint = ""
+        if kind.startswith(("int", "float", "bool")) and isinstance(value, str):
+            hint = " (write it without quotes)"
+        elif kind == "string_type" and isinstance(value, int | float):
+            hint = " (put it in quotes)"
+        return f"{_EXPECTED[kind]}{got}{hint}"
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        bound = ctx.get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "greater than 0", not "greater than 0.0"
+        return f"{words} {bound}{got}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        listed = str(ctx.get("expected", ""))
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        return f"must be one of {listed}{got}{hint}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"takes at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
+    if kind == "string_too_short":
+        least = ctx.get("min_length")
+        return "must not be empty" if least == 1 else f"needs at least {least} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return f"{_describe(value)} does not have the form {ctx.get('pattern')}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "recursion_loop":
+        return "refers to itself"
+    return None
+
+
+def _describe(value: object) -> str:
+    """How a value the user wrote reads in a message: `'ten'`, `true`, `a list`."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return shown(value).strip("'")
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dict):
+        return "a section of fields"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, set | frozenset):
+        return "a set"
+    if isinstance(value, bytes):
+        return "binary data"
+    return f"a {type(value).__name__} value"
 
 
 def _fields_at(path: Path, document: dict[str, Any]) -> list[str]:

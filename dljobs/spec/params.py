@@ -72,7 +72,7 @@ class TransformerParams(StrictModel):
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerParams:
         if self.d_model % self.nhead:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
+            raise ValueError(f"d_model: {self.d_model} is not divisible by nhead ({self.nhead})")
         return self
 
 
@@ -110,7 +110,7 @@ class GANParams(StrictModel):
 def _check_widths(widths: list[int], name: str) -> None:
     for i, width in enumerate(widths):
         if not 1 <= width <= 65536:
-            raise ValueError(f"{name}[{i}] = {width}: each width must be between 1 and 65536")
+            raise ValueError(f"{name}: item {i} is {width}; each width must be between 1 and 65536")
 
 
 BUILTIN_MODELS: dict[str, type[StrictModel]] = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from dljobs.spec.base import Mode, StrictModel
 
 METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+# Written as a list in YAML and JSON; strict models take a list for a tuple only when told to.
+Betas = Annotated[tuple[float, float], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
 
 
 class OptimizerSpec(StrictModel):
@@ -17,15 +19,15 @@ class OptimizerSpec(StrictModel):
     weight_decay: float = Field(default=0.01, ge=0.0, le=1.0)
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop")
     nesterov: bool = Field(default=False, description="sgd with momentum > 0")
-    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="adam and adamw")
+    betas: Betas = Field(default=(0.9, 0.999), description="adam and adamw")
     eps: float = Field(default=1e-8, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizerSpec:
         if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
-            raise ValueError("nesterov needs name: sgd and momentum > 0")
+            raise ValueError("nesterov: needs name sgd and momentum > 0")
         if not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError("betas must each be in [0, 1)")
+            raise ValueError("betas: each must be at least 0 and below 1")
         return self
 
 

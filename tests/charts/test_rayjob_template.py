@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from dljobs.controller.launchers.base import LaunchRequest
-from dljobs.controller.launchers.kuberay import RayJobLauncher, build_rayjob
+from dljobs.controller.launchers.kuberay import RayJobLauncher
+from dljobs.controller.launchers.kuberay_objects import build_rayjob
 from dljobs.controller.launchers.kuberay_template import RayJobTemplate
 from dljobs.controller.settings import LauncherSettings, Settings
 from tests.charts import policy

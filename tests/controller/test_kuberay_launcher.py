@@ -19,12 +19,11 @@ import pytest
 import yaml
 
 from dljobs.controller.launchers.base import LaunchError, LaunchRequest, LaunchState
-from dljobs.controller.launchers.kuberay import (
+from dljobs.controller.launchers.kuberay import RayJobLauncher, launch_status
+from dljobs.controller.launchers.kuberay_objects import (
     CONFIGMAP_BUNDLE_LIMIT,
-    RayJobLauncher,
     build_bundle_config_map,
     build_rayjob,
-    launch_status,
 )
 from dljobs.controller.launchers.kuberay_template import AcceleratorPool, CapacityLimits, RayJobTemplate
 from dljobs.controller.settings import LauncherSettings, RaySettings, Settings

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from dljobs import __version__
 from dljobs.controller.api.context import runtime_of
+from dljobs.controller.db.migrate import head_revision
 from dljobs.spec import api
 
 router = APIRouter(tags=["health"])
@@ -20,15 +21,17 @@ async def health() -> api.Health:
 
 @router.get("/ready", response_model=api.Readiness, responses={503: {"model": api.Readiness}})
 async def ready(request: Request) -> JSONResponse:
-    """Ready when the database answers; Ray's state is reported but does not make the API unready."""
+    """Ready when the database answers with the schema this controller needs (a fresh install waits for its
+    migration job); Ray's state is reported but does not make the API unready."""
     runtime = runtime_of(request)
     checks: dict[str, str] = {}
     try:
         async with runtime.sessions() as session:
-            await session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            version = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        head = head_revision()
+        checks["database"] = "ok" if version == head else f"schema at {version}, waiting for migration {head}"
     except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["database"] = f"unreachable or not migrated: {type(exc).__name__}"
     capacity = await runtime.scheduler.capacity.get()
     checks["ray"] = "ok" if capacity.ready else (runtime.ray_error or "unreachable")
     ok = checks["database"] == "ok"

@@ -54,6 +54,19 @@ async def guarded_update(session: AsyncSession, job_id: int, held_lease: str, **
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+async def confirm_launch(session: AsyncSession, job_id: int, held_lease: str) -> bool:
+    """Ray has the job's launch: record when, and give up the lease."""
+    return await guarded_update(
+        session,
+        job_id,
+        held_lease,
+        launched_at=utcnow(),
+        lease_owner=None,
+        lease_token=None,
+        lease_expires_at=None,
+    )
+
+
 async def release(session: AsyncSession, job_id: int, held_lease: str) -> bool:
     return await guarded_update(
         session, job_id, held_lease, lease_owner=None, lease_token=None, lease_expires_at=None

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+# Ray job error types that mean the platform failed, not the user's code (retried within the job's budget).
+RAY_INFRASTRUCTURE_ERRORS = frozenset(
+    {
+        "RUNTIME_ENV_SETUP_FAILURE",
+        "JOB_SUPERVISOR_ACTOR_START_TIMEOUT",
+        "JOB_SUPERVISOR_ACTOR_START_FAILURE",
+        "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE",
+        "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
+        "JOB_SUPERVISOR_ACTOR_DIED",
+        "JOB_ENTRYPOINT_COMMAND_START_ERROR",
+    }
+)
+
 
 class LaunchState(StrEnum):
     PENDING = "PENDING"
@@ -75,6 +88,9 @@ class Launcher(Protocol):
 
     async def stop(self, launch_id: str) -> None:
         """Ask the launch to stop; returns once the request is accepted (not once it has stopped)."""
+
+    async def release(self, launch_id: str) -> None:
+        """Free what an ended launch still holds, once its end (and its logs) are recorded."""
 
     async def logs(self, launch_id: str) -> str: ...
 

@@ -12,18 +12,15 @@ from typing import Any
 
 import httpx
 
-from dljobs.controller.launchers.base import Capacity, LaunchError, LaunchRequest, LaunchState, LaunchStatus
+from dljobs.controller.launchers.base import (
+    RAY_INFRASTRUCTURE_ERRORS,
+    Capacity,
+    LaunchError,
+    LaunchRequest,
+    LaunchState,
+    LaunchStatus,
+)
 
-# Ray error types that mean the platform failed, not the user's code (retried within the job's budget).
-_INFRASTRUCTURE_ERRORS = {
-    "RUNTIME_ENV_SETUP_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_START_TIMEOUT",
-    "JOB_SUPERVISOR_ACTOR_START_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE",
-    "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
-    "JOB_SUPERVISOR_ACTOR_DIED",
-    "JOB_ENTRYPOINT_COMMAND_START_ERROR",
-}
 # The runner exits with EX_TEMPFAIL when what failed was the platform (storage unreachable, say).
 INFRASTRUCTURE_EXIT_CODE = 75
 
@@ -107,7 +104,7 @@ class RayJobsLauncher:
         }.get(info.get("status", ""), LaunchState.PENDING)
         message = (info.get("message") or "").strip()
         infrastructure = state == LaunchState.FAILED and (
-            info.get("error_type") in _INFRASTRUCTURE_ERRORS
+            info.get("error_type") in RAY_INFRASTRUCTURE_ERRORS
             or info.get("driver_exit_code") == INFRASTRUCTURE_EXIT_CODE
         )
         return LaunchStatus(state, message, infrastructure_failure=infrastructure)
@@ -116,6 +113,9 @@ class RayJobsLauncher:
         response = await self._request("POST", f"/api/jobs/{launch_id}/stop")
         if response.status_code not in (200, 404):
             raise LaunchError(f"Ray could not stop job {launch_id} ({response.status_code})")
+
+    async def release(self, launch_id: str) -> None:
+        """Nothing to free: a shared cluster keeps a finished Ray job's record, which costs nothing."""
 
     async def logs(self, launch_id: str) -> str:
         response = await self._request("GET", f"/api/jobs/{launch_id}/logs")

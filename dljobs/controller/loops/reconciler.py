@@ -16,12 +16,19 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import claim_jobs, guarded_update, release
+from dljobs.controller.db.leasing import claim_jobs, confirm_launch, guarded_update, release
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Launcher, LaunchError, LaunchState, LaunchStatus
 from dljobs.controller.loops.base import Loop
 from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
-from dljobs.controller.services.launching import build_request, fail_or_retry, failure_reason, log_key
+from dljobs.controller.services.launching import (
+    build_request,
+    fail_or_retry,
+    failure_reason,
+    log_key,
+    resolve_init_from,
+)
+from dljobs.controller.services.reports import read_manifest, register_artifacts
 from dljobs.controller.services.transitions import change_status
 from dljobs.controller.settings import Settings
 from dljobs.spec.durations import format_duration
@@ -120,17 +127,19 @@ class Reconciler(Loop):
                 await self._release(job, lease)
             return
         if state.state == LaunchState.SUCCEEDED:
-            await self._end(job, lease, S.SUCCEEDED, "succeeded")
+            await self._succeed(job, lease)
         elif state.state == LaunchState.FAILED:
             logs = await self._archive_logs(job)
             async with self.sessions() as session, session.begin():
-                await fail_or_retry(
+                ended = await fail_or_retry(
                     session,
                     job,
                     failure_reason(state.message, logs),
                     infrastructure=state.infrastructure_failure,
                     held_lease=lease,
                 )
+            if ended is not None:
+                await self._release_launch(job)
         elif state.state == LaunchState.STOPPED:
             await self._end(job, lease, S.FAILED, "the Ray job was stopped outside dljobs")
         elif state.state == LaunchState.NOT_FOUND:
@@ -152,7 +161,10 @@ class Reconciler(Loop):
                 report_token = new_token(JOB_TOKEN_PREFIX)
                 async with self.sessions() as session, session.begin():
                     await guarded_update(session, job.id, lease, report_token_hash=hash_token(report_token))
-                await self.launcher.submit(await build_request(job, self.settings, self.store, report_token))
+                async with self.sessions() as session:
+                    init_from = await resolve_init_from(session, job)
+                request = await build_request(job, self.settings, self.store, report_token, init_from)
+                await self.launcher.submit(request)
         except (LaunchError, StorageError) as exc:
             refused = isinstance(exc, LaunchError) and not exc.infrastructure
             waited = (utcnow() - (job.started_at or utcnow())).total_seconds()
@@ -169,15 +181,7 @@ class Reconciler(Loop):
             await self._release(job, lease)
             return
         async with self.sessions() as session, session.begin():
-            await guarded_update(
-                session,
-                job.id,
-                lease,
-                launched_at=utcnow(),
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
+            await confirm_launch(session, job.id, lease)
 
     async def _time_out(self, job: JobModel, lease: str) -> None:
         """Past its timeout: CANCELLING (stop on Ray), and TIMED_OUT once Ray confirms the stop."""
@@ -192,7 +196,37 @@ class Reconciler(Loop):
     async def _end(self, job: JobModel, lease: str, status: JobStatus, reason: str) -> None:
         await self._archive_logs(job)
         async with self.sessions() as session, session.begin():
-            await change_status(session, job, status, reason, held_lease=lease)
+            ended = await change_status(session, job, status, reason, held_lease=lease)
+        if ended:
+            await self._release_launch(job)
+
+    async def _release_launch(self, job: JobModel) -> None:
+        try:
+            await self.launcher.release(job.launch_id or "")
+        except LaunchError as exc:
+            log.warning("job %s: releasing its launch failed: %s", job.id, exc)
+
+    async def _succeed(self, job: JobModel, lease: str) -> None:
+        """Training jobs succeed only with their artifacts in the store, as their manifest lists them."""
+        if job.spec["workload"].get("command"):
+            await self._end(job, lease, S.SUCCEEDED, "succeeded")
+            return
+        records, problem = await read_manifest(self.store, job.id)
+        if records is None:
+            await self._archive_logs(job)
+            async with self.sessions() as session, session.begin():
+                await change_status(
+                    session, job, S.FAILED, f"finished without its artifacts: {problem}", held_lease=lease
+                )
+            return
+        await self._archive_logs(job)
+        async with self.sessions() as session, session.begin():
+            await register_artifacts(session, self.store, job.id, records)
+            ended = await change_status(
+                session, job, S.SUCCEEDED, f"succeeded with {len(records)} artifacts", held_lease=lease
+            )
+        if ended:
+            await self._release_launch(job)
 
     async def _release(self, job: JobModel, lease: str) -> None:
         async with self.sessions() as session, session.begin():

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import guarded_update, hold_singleton
+from dljobs.controller.db.leasing import confirm_launch, guarded_update, hold_singleton
 from dljobs.controller.db.meta import installation_id
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Capacity, Launcher, LaunchError
 from dljobs.controller.loops.base import Loop
 from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
-from dljobs.controller.services.launching import build_request, fail_or_retry
+from dljobs.controller.services.launching import build_request, fail_or_retry, resolve_init_from
 from dljobs.controller.services.scheduling import load_queue_state, plan
 from dljobs.controller.services.transitions import change_status
 from dljobs.controller.settings import Settings
@@ -137,7 +137,9 @@ class Scheduler(Loop):
         repeats the launch, so it never runs twice.
         """
         try:
-            request = await build_request(job, self.settings, self.store, report_token)
+            async with self.sessions() as session:
+                init_from = await resolve_init_from(session, job)
+            request = await build_request(job, self.settings, self.store, report_token, init_from)
             await self.launcher.submit(request)
         except (LaunchError, StorageError) as exc:
             log.warning("launch of job %s failed: %s", job.id, exc)
@@ -160,12 +162,4 @@ class Scheduler(Loop):
                     )
             return
         async with self.sessions() as session, session.begin():
-            await guarded_update(
-                session,
-                job.id,
-                lease,
-                launched_at=utcnow(),
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
+            await confirm_launch(session, job.id, lease)

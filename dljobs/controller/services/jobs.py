@@ -60,6 +60,12 @@ async def create_job(
             )
         if await session.get(CodeBundleModel, code.removeprefix(BUNDLE_PREFIX)) is None:
             raise invalid("workload.code", f"no uploaded code bundle {code}")
+    reference = spec.workload.init_from
+    if reference and reference.startswith("job://"):
+        source_id = int(reference.removeprefix("job://"))
+        source = await session.get(JobModel, source_id)
+        if source is None or source.project_id != project.id or not principal.sees_project(source.project_id):
+            raise invalid("workload.init_from", f"no job {source_id} in project '{project.name}'")
     job = JobModel(
         project_id=project.id,
         name=spec.name,

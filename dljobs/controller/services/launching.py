@@ -6,11 +6,12 @@ import asyncio
 import json
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.models import JobModel
-from dljobs.controller.launchers.base import LaunchRequest
+from dljobs.controller.db.models import ArtifactModel, JobModel
+from dljobs.controller.launchers.base import LaunchError, LaunchRequest
 from dljobs.controller.services.transitions import change_status
 from dljobs.controller.settings import Settings
 from dljobs.spec import runtime
@@ -19,6 +20,8 @@ from dljobs.spec.status import JobStatus
 from dljobs.storage import ArtifactStore
 
 ERROR_MARK = "dljobs-error: "
+JOB_REF_PREFIX = "job://"
+MODEL_ARTIFACT = "model.pt"
 MAX_BACKOFF = 300.0
 
 
@@ -41,8 +44,35 @@ def api_url(settings: Settings) -> str:
     return f"http://{host}:{settings.server.port}"
 
 
+async def resolve_init_from(session: AsyncSession, job: JobModel) -> str | None:
+    """`workload.init_from: job://ID` as the storage URL of that job's weights (or the s3:// URL as given).
+
+    A referenced job without a model fails the launch (not retried): its reason names the field.
+    """
+    reference = job.spec["workload"].get("init_from")
+    if not reference or not reference.startswith(JOB_REF_PREFIX):
+        return reference  # type: ignore[no-any-return]
+    source_id = int(reference.removeprefix(JOB_REF_PREFIX))
+    source = await session.get(JobModel, source_id)
+    if source is None or source.project_id != job.project_id:
+        raise LaunchError(f"workload.init_from: no job {source_id} in this project", infrastructure=False)
+    model = await session.scalar(
+        select(ArtifactModel).where(ArtifactModel.job_id == source_id, ArtifactModel.name == MODEL_ARTIFACT)
+    )
+    if model is None:
+        raise LaunchError(
+            f"workload.init_from: job {source_id} has no model ({source.status}): start from a finished job",
+            infrastructure=False,
+        )
+    return model.uri
+
+
 async def build_request(
-    job: JobModel, settings: Settings, store: ArtifactStore, report_token: str
+    job: JobModel,
+    settings: Settings,
+    store: ArtifactStore,
+    report_token: str,
+    init_from_url: str | None = None,
 ) -> LaunchRequest:
     """The launch of the job's current attempt: runner env, code bundle, reserved driver CPUs."""
     spec = job.spec
@@ -58,6 +88,8 @@ async def build_request(
     }
     if settings.storage.s3_endpoint_url:
         env[runtime.ENV_S3_ENDPOINT_URL] = settings.storage.s3_endpoint_url
+    if init_from_url:
+        env[runtime.ENV_INIT_FROM_URL] = init_from_url
     bundle: bytes | None = None
     sha: str | None = None
     code = workload.get("code")
@@ -65,6 +97,11 @@ async def build_request(
         sha = code.removeprefix(BUNDLE_PREFIX)
         bundle = await asyncio.to_thread(store.get_bytes, bundle_key(sha))
     resources = spec["resources"]
+    metadata: dict[str, str] = {}
+    if sha is not None and store.url.startswith("s3://"):
+        metadata["code_uri"] = store.url_for(bundle_key(sha))  # nodes with S3 access fetch it directly
+    if resources.get("memory_per_worker"):
+        metadata["memory_per_worker"] = str(resources["memory_per_worker"])
     # a command runs in the driver itself, so the driver holds the job's CPUs; training runs in workers
     driver_cpus = float(resources["cpus_per_worker"]) if workload.get("command") else 0.0
     return LaunchRequest(
@@ -76,6 +113,7 @@ async def build_request(
         code_bundle=bundle,
         code_sha256=sha,
         entrypoint_cpus=driver_cpus,
+        metadata=metadata,
         workers=int(resources["workers"]),
         cpus_per_worker=float(resources["cpus_per_worker"]),
         gpus_per_worker=float(resources["gpus_per_worker"]),

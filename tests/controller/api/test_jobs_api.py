@@ -140,3 +140,10 @@ def test_local_code_path_is_refused_by_the_server(api, identities) -> None:  # t
     response = api.post("/api/v1/jobs", json={"spec": spec}, headers=identities.admin.headers)
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "workload.code"
+
+
+def test_ready_reports_database_and_ray(api) -> None:  # type: ignore[no-untyped-def]
+    response = api.get("/api/v1/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "ray": "ok"}}
+    assert api.get("/api/v1/health").json()["status"] == "ok"

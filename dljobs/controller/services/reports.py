@@ -1,0 +1,156 @@
+"""What running jobs report: live metric points, and the artifacts they leave in the store.
+
+The store is the source of truth for artifacts: a job's `manifest.json` lists each file with its size and
+SHA-256. Artifact rows are an index of it, filled from the job's reports or, if those were lost, from the
+manifest when the job ends. A job whose manifest is missing or does not match the store never succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dljobs.controller.db.base import utcnow
+from dljobs.controller.db.models import ArtifactModel, MetricModel
+from dljobs.controller.errors import invalid
+from dljobs.controller.services.launching import job_prefix
+from dljobs.spec import api
+from dljobs.storage import ArtifactStore, StorageError, check_key
+
+MANIFEST = "manifest.json"
+
+
+async def record_metrics(
+    session: AsyncSession, job_id: int, points: list[api.MetricPoint]
+) -> api.ReportedMetrics:
+    now = utcnow()
+    rows = []
+    for point in points:
+        if not math.isfinite(point.value):
+            continue
+        when = (
+            datetime.fromtimestamp(point.ts, UTC) if point.ts is not None and math.isfinite(point.ts) else now
+        )
+        rows.append(
+            MetricModel(
+                job_id=job_id,
+                name=point.name,
+                step=point.step,
+                epoch=point.epoch,
+                value=point.value,
+                reported_at=when,
+            )
+        )
+    session.add_all(rows)
+    await session.flush()
+    return api.ReportedMetrics(accepted=len(rows), dropped=len(points) - len(rows))
+
+
+async def metric_series(session: AsyncSession, job_id: int, names: list[str] | None = None) -> api.JobMetrics:
+    statement = (
+        select(MetricModel)
+        .where(MetricModel.job_id == job_id)
+        .order_by(MetricModel.name, MetricModel.step, MetricModel.id)
+    )
+    if names:
+        statement = statement.where(MetricModel.name.in_(names))
+    series: dict[str, list[api.SeriesPoint]] = defaultdict(list)
+    for row in await session.scalars(statement):
+        series[row.name].append(
+            api.SeriesPoint(step=row.step, epoch=row.epoch, value=row.value, reported_at=row.reported_at)
+        )
+    return api.JobMetrics(job_id=job_id, series=dict(series))
+
+
+def _check_inside(store: ArtifactStore, job_id: int, record: api.ArtifactRecord) -> str:
+    """The artifact's key under the job's prefix; a record pointing anywhere else is refused."""
+    try:
+        key = check_key(f"{job_prefix(job_id)}/{record.name}")
+    except ValueError:
+        raise invalid(
+            "artifacts.name",
+            f"'{record.name}' is not a path inside the job's artifacts",
+            code="invalid_request",
+        ) from None
+    if record.uri != store.url_for(key):
+        raise invalid(
+            "artifacts.uri",
+            f"'{record.uri}' is not where the job's artifact '{record.name}' lives",
+            code="invalid_request",
+        )
+    return key
+
+
+async def register_artifacts(
+    session: AsyncSession, store: ArtifactStore, job_id: int, records: list[api.ArtifactRecord]
+) -> list[ArtifactModel]:
+    for record in records:
+        _check_inside(store, job_id, record)
+    existing = {
+        a.name: a
+        for a in await session.scalars(
+            select(ArtifactModel).where(ArtifactModel.job_id == job_id, ArtifactModel.trial_id.is_(None))
+        )
+    }
+    rows = []
+    for record in records:
+        row = existing.get(record.name)
+        if row is None:
+            row = ArtifactModel(job_id=job_id, name=record.name)
+            session.add(row)
+            existing[record.name] = row
+        row.kind, row.uri, row.size, row.sha256, row.created_at = (
+            record.kind,
+            record.uri,
+            record.size,
+            record.sha256,
+            utcnow(),
+        )
+        rows.append(row)
+    await session.flush()
+    return rows
+
+
+async def list_artifacts(session: AsyncSession, job_id: int) -> list[ArtifactModel]:
+    rows = await session.scalars(
+        select(ArtifactModel).where(ArtifactModel.job_id == job_id).order_by(ArtifactModel.name)
+    )
+    return list(rows)
+
+
+def artifact_to_api(row: ArtifactModel) -> api.Artifact:
+    return api.Artifact(
+        name=row.name, kind=row.kind, uri=row.uri, size=row.size, sha256=row.sha256, created_at=row.created_at
+    )
+
+
+async def read_manifest(store: ArtifactStore, job_id: int) -> tuple[list[api.ArtifactRecord] | None, str]:
+    """The job's manifest checked against the store: (records, '') or (None, what is wrong)."""
+    prefix = job_prefix(job_id)
+    try:
+        raw = await asyncio.to_thread(store.get_bytes, f"{prefix}/{MANIFEST}")
+    except StorageError as exc:
+        return None, f"no {MANIFEST} in {store.url_for(prefix)} ({exc.__class__.__name__})"
+    try:
+        document: Any = json.loads(raw)
+        records = [api.ArtifactRecord.model_validate(item) for item in document["artifacts"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"{MANIFEST} is not a valid manifest: {exc}"
+    sizes = {o.key: o.size for o in await asyncio.to_thread(store.list, prefix)}
+    for record in records:
+        key = f"{prefix}/{record.name}"
+        if key not in sizes:
+            return None, f"artifact {record.name} is listed in {MANIFEST} but missing from the store"
+        if sizes[key] != record.size:
+            return (
+                None,
+                f"artifact {record.name} has {sizes[key]} bytes in the store, {record.size} in {MANIFEST}",
+            )
+    return records, ""
