@@ -25,11 +25,11 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from dljobs.spec.api import ArtifactKind
 from dljobs.storage import ArtifactStore, open_store
 
-ArtifactKind = Literal["model", "torchscript", "card", "metrics", "logs", "checkpoint", "other"]
 MANIFEST = "manifest.json"
 CHECKPOINTS_DIR = "checkpoints"
 OUTPUTS_DIR = "outputs"

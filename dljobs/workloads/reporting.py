@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+
+from dljobs.spec.api import MetricName
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ MAX_POINTS_PER_REQUEST = 1_000
 REQUEST_TIMEOUT_S = 5.0
 ARTIFACT_ATTEMPTS = 5
 COORDINATES = ("step", "epoch")
+VALID_NAME = re.compile(next(m.pattern for m in MetricName.__metadata__ if hasattr(m, "pattern")))
 
 
 class Reporter:
@@ -54,6 +58,7 @@ class Reporter:
         self._closing = threading.Event()
         self._dropped = 0
         self._sent = 0
+        self._refused_names: set[str] = set()
         self._client: httpx.Client | None = None
         self._thread: threading.Thread | None = None
         if self.enabled:
@@ -83,6 +88,11 @@ class Reporter:
             return
         if not math.isfinite(number):
             return  # JSON has no NaN or infinity
+        if not VALID_NAME.match(name):
+            if name not in self._refused_names:
+                self._refused_names.add(name)
+                logger.warning("metric '%s' is not reported: names are letters, digits and _ . / -", name)
+            return
         point = {
             "step": int(step),
             "epoch": epoch,

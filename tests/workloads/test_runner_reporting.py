@@ -150,10 +150,10 @@ def test_the_buffer_is_bounded_and_close_does_not_hang_without_a_controller() ->
     assert reporter.pending == 10
 
 
-def test_non_finite_values_are_left_out() -> None:
+def test_non_finite_values_and_names_the_api_refuses_are_left_out() -> None:
     with recording_server() as server:
         reporter = Reporter(server.url, "1", "t")
-        reporter.metrics({"a": float("nan"), "b": float("inf"), "c": 2.0, "d": True}, step=1)
+        reporter.metrics({"a": float("nan"), "b": float("inf"), "c": 2.0, "d": True, "bad name": 1.0}, step=1)
         reporter.close()
         assert [p["name"] for p in server.points()] == ["c"]
 
