@@ -23,7 +23,7 @@ from dljobs.spec.training import TrainingSpec
 from dljobs.workloads.data.base import DataInfo
 from dljobs.workloads.train.metrics import EvaluationResult, Mean, evaluation_stats
 from dljobs.workloads.train.optim import LearningRateSchedule
-from dljobs.workloads.train.precision import Precision
+from dljobs.workloads.train.precision import NOTHING, Precision
 
 Interrupt = Callable[[int], bool]  # called after each optimizer step with the batches done so far
 
@@ -77,7 +77,10 @@ class EpochProgress:
     completed: bool = False
 
     def loss(self, name: str) -> Mean:
-        return self.losses.setdefault(name, Mean())
+        mean = self.losses.get(name)
+        if mean is None:
+            mean = self.losses[name] = Mean()
+        return mean
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +114,7 @@ def no_sync(module: nn.Module, syncing: bool) -> contextlib.AbstractContextManag
     """DDP's no_sync on a micro step that does not end its group; nothing otherwise."""
     if not syncing and isinstance(module, DistributedDataParallel):
         return module.no_sync()
-    return contextlib.nullcontext()
+    return NOTHING
 
 
 @contextlib.contextmanager
@@ -185,7 +188,7 @@ class SupervisedEngine:
                     else:
                         outputs = self.model(inputs)
                         loss = self.criterion(outputs, targets)
-                self.optimization.backward(loss / group)
+                self.optimization.backward(loss / group if group > 1 else loss)
             pending = not last
             progress.loss("train_loss").add(loss, int(inputs.shape[0]))
             progress.samples += int(inputs.shape[0])
@@ -275,14 +278,14 @@ class GANEngine:
                     d_loss = F.binary_cross_entropy_with_logits(
                         logits[:size], torch.full_like(logits[:size], self.real_label)
                     ) + F.binary_cross_entropy_with_logits(logits[size:], torch.zeros_like(logits[size:]))
-                self.d_opt.backward(d_loss / group)
+                self.d_opt.backward(d_loss / group if group > 1 else d_loss)
                 if last:
                     self.d_opt.step(clip)
                 with frozen(critic):
                     with self.precision.autocast():
                         verdict = critic(fake).float()
                         g_loss = F.binary_cross_entropy_with_logits(verdict, torch.ones_like(verdict))
-                    self.g_opt.backward(g_loss / group)
+                    self.g_opt.backward(g_loss / group if group > 1 else g_loss)
             pending = not last
             progress.loss("d_loss").add(d_loss, size)
             progress.loss("g_loss").add(g_loss, size)

@@ -155,29 +155,39 @@ def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
 class Mean:
     """A weighted mean of per-batch values (e.g. the training loss), exact across workers.
 
-    Tensor values stay on their device until the mean is read, so adding one never waits for the GPU.
+    Tensor values are kept as they are (on their device) until the mean is read: adding one costs no
+    kernel and never waits for a GPU.
     """
 
     def __init__(self) -> None:
-        self.total: float | torch.Tensor = 0.0
+        self.total = 0.0
         self.count = 0
+        self._pending: list[tuple[torch.Tensor, int]] = []
 
     def add(self, value: float | torch.Tensor, weight: int) -> None:
         if isinstance(value, torch.Tensor):
-            self.total = self.total + value.detach().double() * weight
+            self._pending.append((value.detach(), weight))
         else:
-            self.total = self.total + float(value) * weight
+            self.total += float(value) * weight
         self.count += weight
 
+    def _settle(self) -> float:
+        if self._pending:
+            values = torch.stack([v.reshape(()) for v, _ in self._pending]).double().cpu()
+            weights = torch.tensor([w for _, w in self._pending], dtype=torch.float64)
+            self.total += float((values * weights).sum())
+            self._pending = []
+        return self.total
+
     def reduced(self) -> float | None:
-        summed = all_reduce(torch.tensor([float(self.total), float(self.count)], dtype=torch.float64))
+        summed = all_reduce(torch.tensor([self._settle(), float(self.count)], dtype=torch.float64))
         return float(summed[0] / summed[1]) if summed[1] > 0 else None
 
     def state_dict(self) -> dict[str, float]:
-        return {"total": float(self.total), "count": self.count}
+        return {"total": self._settle(), "count": self.count}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        self.total, self.count = float(state["total"]), int(state["count"])
+        self.total, self.count, self._pending = float(state["total"]), int(state["count"]), []
 
 
 @dataclass

@@ -20,6 +20,7 @@ import torch
 from dljobs.workloads.errors import WorkloadError
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+NOTHING = contextlib.nullcontext()  # reusable: what fp32 steps enter
 
 
 def distributed_backend(use_gpu: bool) -> str:
@@ -52,7 +53,7 @@ class Precision:
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         dtype = _AUTOCAST_DTYPES.get(self.name)
         if dtype is None:
-            return contextlib.nullcontext()
+            return NOTHING
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
@@ -61,6 +62,8 @@ class Precision:
 
     def to_device(self, value: Any) -> Any:
         """Move a tensor (or a tuple/list of them) to the device; non_blocking from pinned memory."""
+        if self.device.type == "cpu":
+            return value  # batches are made on the CPU
         if isinstance(value, torch.Tensor):
             return value.to(self.device, non_blocking=self.on_gpu)
         if isinstance(value, (list, tuple)):

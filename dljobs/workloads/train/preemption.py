@@ -94,6 +94,8 @@ class PreemptionWatch:
         return self.stopping()
 
     def stopping(self) -> bool:
+        if not is_distributed():
+            return _signalled.is_set()
         flag = torch.tensor([1.0 if _signalled.is_set() else 0.0])
         return bool(all_reduce(flag, op="max")[0] > 0)
 
