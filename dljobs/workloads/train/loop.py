@@ -262,6 +262,9 @@ class BuiltinTraining:
             print(
                 f"dljobs: resumed at epoch {self.epoch + 1}, batch {self.progress.batches_done}", flush=True
             )
+            if self.history:  # the points of the last epoch may have died in a killed worker's buffer
+                last = self.history[-1]
+                self.reporter.metrics(last, step=int(last["step"]), epoch=int(last["epoch"]))
         install_on_worker()
         trained: list[int] = []
         try:
