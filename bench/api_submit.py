@@ -1,10 +1,16 @@
 """API throughput and latency: job submissions with 32 concurrent clients, and list/get with 100,000 jobs.
 
-Runs a real controller (uvicorn, one process, loops off so jobs stay queued) on PostgreSQL and on SQLite.
-The baseline, measured in the same run, is the same server's /health endpoint at the same concurrency:
-the ceiling of the HTTP stack itself, so `ratio` shows what dljobs' own work costs.
+Runs a real controller (uvicorn, `--workers` API processes, loops off so jobs stay queued) on PostgreSQL
+and on SQLite, and a light load generator (bench/loadgen.py) on the same machine.
 
-    python -m bench.api_submit [--seconds 10] [--clients 32] [--stored 100000]
+Figures, each beside its target:
+- the most submissions per second 32 clients get (closed loop), and that as a ratio to the same server's
+  /health at the same concurrency (the baseline, measured in the same run: the HTTP stack's own ceiling);
+- submission latency p50/p99 when 500 submissions per second arrive over 32 connections (open loop: latency
+  counts from when each request was due);
+- list (50 newest) and get latency p99 with 100,000 jobs stored, at 100 requests per second.
+
+    python -m bench.api_submit [--seconds 10] [--clients 32] [--stored 100000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -13,12 +19,12 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from itertools import count
 from pathlib import Path
 
 import httpx
@@ -26,20 +32,22 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import Result, closed_loop, open_loop, request_bytes  # noqa: E402
 from dljobs.controller.ray_head import free_port  # noqa: E402
 from dljobs.processes import stop_popen_group  # noqa: E402
 from tests.support.postgres import create_database, drop_database  # noqa: E402
 
 TOKEN = "dlj_bench-admin-token-0000000000000000000000"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SPEC = {
     "name": "bench",
     "workload": {"command": "echo hi"},
     "resources": {"workers": 1, "cpus_per_worker": 1},
 }
-TARGETS = {"submit_rate_pg": 500.0, "submit_p99_ms": 50.0, "read_p99_ms": 20.0}
+SUBMIT_RATE, SUBMIT_P99_MS, READ_P99_MS, READ_RATE = 500.0, 50.0, 20.0, 100.0
 
 
-def start_server(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(database_url: str, home: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -53,14 +61,16 @@ def start_server(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes]
         "DLJOBS_SCHEDULER__ENABLED": "false",
         "DLJOBS_RECONCILER__ENABLED": "false",
         "DLJOBS_SERVER__PORT": str(port),
+        "DLJOBS_SERVER__WORKERS": str(workers),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dljobs.controller", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "server.log", "wb"),  # noqa: SIM115
-        start_new_session=True,
-    )
+    with open(home / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dljobs.controller", "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -72,50 +82,21 @@ def start_server(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"the controller did not start; see {home / 'server.log'}")
 
 
-async def load(url: str, clients: int, seconds: float, request) -> tuple[int, list[float]]:  # type: ignore[no-untyped-def]
-    """Run `request(client)` from `clients` concurrent tasks for `seconds`; (count, latencies in ms)."""
-    latencies: list[float] = []
-    deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, limits=limits, timeout=30
-    ) as client:
-
-        async def worker() -> None:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                response = await request(client)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code >= 400:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
-
-        started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.monotonic() - started
-    return int(len(latencies) / elapsed), latencies
-
-
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
-
-
-async def submit(client: httpx.AsyncClient) -> httpx.Response:
-    return await client.post(
-        "/api/v1/jobs", json={"spec": SPEC}, headers={"Idempotency-Key": uuid.uuid4().hex}
+def submit_request(url: str):  # type: ignore[no-untyped-def]
+    body = json.dumps({"spec": SPEC}).encode()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    return lambda: request_bytes(
+        "POST", f"{url}/api/v1/jobs", {**headers, "Idempotency-Key": uuid.uuid4().hex}, body
     )
 
 
-async def health(client: httpx.AsyncClient) -> httpx.Response:
-    return await client.get("/api/v1/health")
+def seed(database_url: str, count_: int) -> None:
+    """Insert `count_` finished jobs directly (what months of use leave behind)."""
+    from sqlalchemy import text
 
-
-def seed(database_url: str, count: int) -> None:
-    """Insert `count` finished jobs directly (what months of use leave behind)."""
     from dljobs.controller.db.engine import create_engine
 
     async def run() -> None:
-        from sqlalchemy import text
-
         engine = create_engine(database_url)
         spec = json.dumps({**SPEC, "training": {"seed": 1}})
         async with engine.begin() as connection:
@@ -123,65 +104,88 @@ def seed(database_url: str, count: int) -> None:
                 await connection.execute(text("SELECT id FROM projects WHERE name='default'"))
             ).scalar()
             user = (await connection.execute(text("SELECT id FROM users WHERE name='admin'"))).scalar()
-            rows = [{"p": project, "u": user, "n": f"old-{i % 500}", "s": spec} for i in range(count)]
-            for start in range(0, count, 5000):
-                await connection.execute(
-                    text(
-                        "INSERT INTO jobs (kind, project_id, name, status, priority, spec, submitted_by, "
-                        "cpus, gpus, attempt, max_retries, timeout_s, created_at, updated_at) VALUES "
-                        "('job', :p, :n, 'SUCCEEDED', 1, :s, :u, 1, 0, 1, 2, 3600, CURRENT_TIMESTAMP, "
-                        "CURRENT_TIMESTAMP)"
-                    ),
-                    rows[start : start + 5000],
-                )
+            rows = [{"p": project, "u": user, "n": f"old-{i % 500}", "s": spec} for i in range(count_)]
+            insert = text(
+                "INSERT INTO jobs (kind, project_id, name, status, priority, spec, submitted_by, cpus, "
+                "gpus, attempt, max_retries, timeout_s, created_at, updated_at) VALUES ('job', :p, :n, "
+                "'SUCCEEDED', 1, :s, :u, 1, 0, 1, 2, 3600, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+            for start in range(0, count_, 5000):
+                await connection.execute(insert, rows[start : start + 5000])
         await engine.dispose()
 
     asyncio.run(run())
 
 
-def report(name: str, value: float, target: float, unit: str, better: str) -> None:
-    ok = value >= target if better == "higher" else value <= target
-    sign = ">=" if better == "higher" else "<="
-    print(
-        f"  {name:<34} {value:>9.1f} {unit:<6} target {sign} {target:g} {unit}  {'met' if ok else 'MISSED'}"
-    )
+def line(name: str, value: float, unit: str, target: float | None = None, better: str = "higher") -> None:
+    text = f"  {name:<46} {value:>9.1f} {unit:<4}"
+    if target is not None:
+        ok = value >= target if better == "higher" else value <= target
+        text += (
+            f"  target {'>=' if better == 'higher' else '<='} {target:g} {unit}: {'met' if ok else 'MISSED'}"
+        )
+    print(text)
+
+
+def check(result: Result, what: str) -> None:
+    if result.errors:
+        raise RuntimeError(f"{what}: {result.errors} requests failed")
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
-    url_db = (
+    db = (
         create_database("dljobs_bench")
         if backend == "postgres"
         else f"sqlite+aiosqlite:///{home / 'db.sqlite'}"
     )
-    process, url = start_server(url_db, home)
+    workers = args.workers if backend == "postgres" else 1  # SQLite is the single-process embedded default
+    process, url = start_server(db, home, workers)
     try:
-        print(f"{backend}:")
-        base_rate, base_lat = asyncio.run(load(url, args.clients, args.seconds, health))
-        rate, lat = asyncio.run(load(url, args.clients, args.seconds, submit))
-        print(f"  baseline /health at {args.clients} clients: {base_rate}/s, p99 {pct(base_lat, 99):.1f} ms")
-        report(f"submissions ({args.clients} clients)", rate, TARGETS["submit_rate_pg"], "/s", "higher")
-        print(f"  {'ratio to the /health baseline':<34} {rate / base_rate:>9.2f}")
-        print(f"  submit latency p50 {pct(lat, 50):.1f} ms")
-        report("submit latency p99", pct(lat, 99), TARGETS["submit_p99_ms"], "ms", "lower")
-        seed(url_db, args.stored)
-        _, list_lat = asyncio.run(
-            load(url, 4, args.seconds / 2, lambda c: c.get("/api/v1/jobs", params={"limit": 50}))
+        print(f"{backend} ({workers} API process{'es' if workers > 1 else ''}, {args.clients} clients):")
+        health = request_bytes("GET", f"{url}/api/v1/health")
+        baseline = asyncio.run(closed_loop(url, lambda: health, args.clients, args.seconds))
+        most = asyncio.run(closed_loop(url, submit_request(url), args.clients, args.seconds))
+        check(most, "submissions")
+        line("health, the baseline (closed loop)", baseline.rate, "/s")
+        line("submissions (closed loop)", most.rate, "/s", SUBMIT_RATE)
+        line("  ratio to the baseline", most.rate / baseline.rate, "")
+        steady = asyncio.run(open_loop(url, submit_request(url), SUBMIT_RATE, args.clients, args.seconds))
+        check(steady, "steady submissions")
+        line(f"submission p50 at {SUBMIT_RATE:g}/s (open loop)", steady.percentile(50), "ms")
+        line(
+            f"submission p99 at {SUBMIT_RATE:g}/s (open loop)",
+            steady.percentile(99),
+            "ms",
+            SUBMIT_P99_MS,
+            "lower",
         )
-        report(f"list p99 ({args.stored:,} stored)", pct(list_lat, 99), TARGETS["read_p99_ms"], "ms", "lower")
-        _, get_lat = asyncio.run(
-            load(
-                url,
-                4,
-                args.seconds / 2,
-                lambda c: c.get(f"/api/v1/jobs/{1 + int(time.time() * 1000) % args.stored}"),
-            )
+        seed(db, args.stored)
+        newest = request_bytes("GET", f"{url}/api/v1/jobs?limit=50", AUTH)
+        ids = count(1)
+        one = lambda: request_bytes("GET", f"{url}/api/v1/jobs/{1 + next(ids) * 7919 % args.stored}", AUTH)  # noqa: E731
+        listed = asyncio.run(open_loop(url, lambda: newest, READ_RATE, 4, args.seconds))
+        got = asyncio.run(open_loop(url, one, READ_RATE, 4, args.seconds))
+        check(listed, "list")
+        check(got, "get")
+        line(
+            f"list p99, {args.stored:,} stored, {READ_RATE:g}/s",
+            listed.percentile(99),
+            "ms",
+            READ_P99_MS,
+            "lower",
         )
-        report(f"get p99 ({args.stored:,} stored)", pct(get_lat, 99), TARGETS["read_p99_ms"], "ms", "lower")
+        line(
+            f"get p99, {args.stored:,} stored, {READ_RATE:g}/s",
+            got.percentile(99),
+            "ms",
+            READ_P99_MS,
+            "lower",
+        )
     finally:
         stop_popen_group(process)
         if backend == "postgres":
-            drop_database(url_db)
+            drop_database(db)
 
 
 def main() -> None:
@@ -191,6 +195,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2, help="API processes of the PostgreSQL controller")
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
     args = parser.parse_args()
     for backend in ["postgres", "sqlite"] if args.backend == "both" else [args.backend]:

@@ -37,6 +37,8 @@ def create_app(
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        # FastAPI's own OpenTelemetry wrapping costs a millisecond a request; dljobs keeps its own metrics
+        telemetry={"tracing": False, "metrics": False},
     )
     errors.install(app)
     for router in (health.router, jobs.router, reports.router, identity.router, bundles.router):

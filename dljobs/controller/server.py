@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from dljobs.controller.settings import Settings
 
@@ -18,16 +19,24 @@ def serve(settings: Settings, *, migrate_only: bool = False, log_level: str = "i
         return
     import uvicorn
 
+    options = {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.server.workers > 1 and settings.mode == "cluster":
+        # several processes, each building the app from the same DLJOBS_* environment
+        os.environ["DLJOBS_SERVER__HOST"] = settings.server.host
+        os.environ["DLJOBS_SERVER__PORT"] = str(settings.server.port)
+        uvicorn.run(
+            "dljobs.controller.app:create_app", factory=True, workers=settings.server.workers, **options
+        )
+        return
     from dljobs.controller.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    uvicorn.run(create_app(settings), **options)
 
 
 def main(argv: list[str] | None = None) -> None:

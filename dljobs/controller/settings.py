@@ -113,6 +113,12 @@ class ServerSettings(BaseModel):
         default="", description="how Ray workers reach this controller (metrics, artifacts)"
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes (cluster mode); each runs the loops, safe by leases",
+    )
 
 
 class Settings(BaseSettings):

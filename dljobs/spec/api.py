@@ -52,7 +52,9 @@ class CreateJobRequest(_Request):
     spec: dict[str, Any] = Field(description="the job spec as JSON; a raw YAML body is also accepted")
 
 
-class Job(_Response):
+class JobSummary(_Response):
+    """A job as listings show it: everything but its spec (`GET /jobs/{id}` has that)."""
+
     id: int
     name: str
     project: str
@@ -67,11 +69,14 @@ class Job(_Response):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     launch_id: str | None = Field(default=None, description="the Ray job's submission id")
+
+
+class Job(JobSummary):
     spec: dict[str, Any] = Field(description="the resolved spec, defaults filled in")
 
 
 class JobList(_Response):
-    items: list[Job]
+    items: list[JobSummary]
     next_cursor: str | None = None
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -82,6 +83,19 @@ def install(app: FastAPI) -> None:
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        rid = request_id(request)
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            log.warning("database unavailable (request %s): %s", rid, type(exc.orig).__name__)
+            return JSONResponse(
+                error_body("database_unavailable", "the database is unavailable; retry shortly", None, rid),
+                503,
+                headers={"Retry-After": "1"},
+            )
+        log.exception("database error (request %s)", rid)
+        return JSONResponse(error_body("internal", f"internal error (request id {rid})", None, rid), 500)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy.exc import IntegrityError
 
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.errors import ApiError, invalid
 from dljobs.controller.services import jobs as job_service
-from dljobs.controller.services.converters import event_to_api, job_to_api
+from dljobs.controller.services.converters import event_to_api, job_summary_to_api, job_to_api
 from dljobs.controller.services.explain import explain
 from dljobs.controller.services.logs import follow_logs, read_logs
 from dljobs.spec import api
@@ -68,19 +67,13 @@ async def create_job(
     """Submit a job. It is validated, stored with its resolved spec and queued; nothing waits on Ray."""
     spec = await _spec_from_body(request)
     runtime = runtime_of(request)
-    try:
-        async with transaction(request) as (session, principal):
-            row, created = await job_service.create_job(session, principal, spec, idempotency_key)
-            result = job_to_api(row.job, row.project, row.user)
-            if dry_run:
-                await session.rollback()
-                response.status_code = 200
-                return result
-    except IntegrityError:
-        # a concurrent request with the same Idempotency-Key won the race: answer with its job
-        async with transaction(request) as (session, principal):
-            row, created = await job_service.create_job(session, principal, spec, idempotency_key)
-            result = job_to_api(row.job, row.project, row.user)
+    async with transaction(request) as (session, principal):
+        row, created = await job_service.create_job(session, principal, spec, idempotency_key)
+        result = job_to_api(row.job, row.project, row.user)
+        if dry_run:
+            await session.rollback()
+            response.status_code = 200
+            return result
     if created:
         runtime.scheduler.wake()
     else:
@@ -101,9 +94,8 @@ async def list_jobs(
         rows, next_cursor = await job_service.list_jobs(
             session, principal, statuses=status or (), project=project, name=name, limit=limit, cursor=cursor
         )
-        return api.JobList(
-            items=[job_to_api(r.job, r.project, r.user) for r in rows], next_cursor=next_cursor
-        )
+        items = [job_summary_to_api(r.job, r.project, r.user) for r in rows]
+        return api.JobList(items=items, next_cursor=next_cursor)
 
 
 def _job_ref(job: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dljobs.controller.db.models import JobEventModel, JobModel, ProjectModel, TokenModel, UserModel
 from dljobs.spec import api
 from dljobs.spec.job import PRIORITY_RANK
@@ -11,7 +13,15 @@ PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 
 def job_to_api(job: JobModel, project_name: str, user_name: str) -> api.Job:
-    return api.Job(
+    return api.Job(spec=job.spec, **_summary_fields(job, project_name, user_name))
+
+
+def job_summary_to_api(job: JobModel, project_name: str, user_name: str) -> api.JobSummary:
+    return api.JobSummary(**_summary_fields(job, project_name, user_name))
+
+
+def _summary_fields(job: JobModel, project_name: str, user_name: str) -> dict[str, Any]:
+    return dict(
         id=job.id,
         name=job.name,
         project=project_name,
@@ -26,7 +36,6 @@ def job_to_api(job: JobModel, project_name: str, user_name: str) -> api.Job:
         started_at=job.started_at,
         finished_at=job.finished_at,
         launch_id=job.launch_id,
-        spec=job.spec,
     )
 
 

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import CodeBundleModel, JobEventModel, JobModel, ProjectModel, UserModel
 from dljobs.controller.errors import ApiError, conflict, invalid, not_found
 from dljobs.controller.services.auth import Principal, project_by_name
@@ -19,11 +21,30 @@ from dljobs.spec.job import BUNDLE_PREFIX, PRIORITY_RANK, JobSpec
 from dljobs.spec.status import TERMINAL, WAITING, JobStatus
 
 MAX_PAGE = 500
+_JOBS, _PROJECTS, _USERS = JobModel.__table__, ProjectModel.__table__, UserModel.__table__
+# Core statements built once for the API's hottest paths (submit, list): no unit of work, no ORM rows.
+# A repeated Idempotency-Key hits the unique constraint and inserts nothing; the first job is then read.
+_INSERT_JOB = {
+    name: dialect.insert(_JOBS)
+    .on_conflict_do_nothing(index_elements=["project_id", "submitted_by", "idempotency_key"])
+    .returning(_JOBS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_EVENT = JobEventModel.__table__.insert()
+_LIST_JOBS = (
+    select(
+        *(column for column in _JOBS.c if column.name != "spec"),
+        _PROJECTS.c.name.label("project_name"),
+        _USERS.c.name.label("user_name"),
+    )
+    .join(_PROJECTS, _PROJECTS.c.id == _JOBS.c.project_id)
+    .join(_USERS, _USERS.c.id == _JOBS.c.submitted_by)
+)
 
 
 @dataclass(frozen=True)
 class JobRow:
-    """A job with the names the API shows beside it."""
+    """A job (an ORM row to change, or a plain row in listings) with the names the API shows beside it."""
 
     job: JobModel
     project: str
@@ -47,10 +68,6 @@ async def create_job(
     project = await project_by_name(session, spec.project)
     if project is None or not principal.sees_project(project.id):
         raise invalid("project", f"no project '{spec.project}' that you belong to")
-    if idempotency_key is not None:
-        existing = await find_by_idempotency_key(session, project.id, principal.user_id, idempotency_key)
-        if existing is not None:
-            return existing, False
     code = spec.workload.code
     if code is not None:
         if not code.startswith(BUNDLE_PREFIX):
@@ -66,30 +83,42 @@ async def create_job(
         source = await session.get(JobModel, source_id)
         if source is None or source.project_id != project.id or not principal.sees_project(source.project_id):
             raise invalid("workload.init_from", f"no job {source_id} in project '{project.name}'")
-    job = JobModel(
-        project_id=project.id,
-        name=spec.name,
-        status=JobStatus.QUEUED.value,
-        status_reason="waiting in the queue",
-        priority=PRIORITY_RANK[spec.priority],
-        spec=resolve(spec),
-        submitted_by=principal.user_id,
-        idempotency_key=idempotency_key,
-        cpus=spec.resources.total_cpus,
-        gpus=spec.resources.total_gpus,
-        accelerator=spec.resources.accelerator,
-        max_retries=spec.retries,
-        timeout_s=spec.timeout,
-    )
-    session.add(job)
-    await session.flush()
-    session.add(
-        JobEventModel(
-            job_id=job.id, from_status=None, to_status=job.status, reason=f"submitted by {principal.name}"
+    now = utcnow()
+    values = {
+        "kind": "job",
+        "project_id": project.id,
+        "name": spec.name,
+        "status": JobStatus.QUEUED.value,
+        "status_reason": "waiting in the queue",
+        "priority": PRIORITY_RANK[spec.priority],
+        "spec": resolve(spec),
+        "submitted_by": principal.user_id,
+        "idempotency_key": idempotency_key,
+        "cpus": spec.resources.total_cpus,
+        "gpus": spec.resources.total_gpus,
+        "accelerator": spec.resources.accelerator,
+        "attempt": 0,
+        "max_retries": spec.retries,
+        "timeout_s": spec.timeout,
+        "created_at": now,
+        "updated_at": now,
+    }
+    job_id = (await session.execute(_INSERT_JOB[session.bind.dialect.name], values)).scalar()
+    if job_id is None:  # this Idempotency-Key was used before: answer with that job
+        existing = await find_by_idempotency_key(
+            session, project.id, principal.user_id, idempotency_key or ""
         )
-    )
-    await session.flush()
-    return JobRow(job, project.name, principal.name), True
+        assert existing is not None
+        return existing, False
+    event = {
+        "job_id": job_id,
+        "from_status": None,
+        "to_status": values["status"],
+        "reason": f"submitted by {principal.name}",
+        "created_at": now,
+    }
+    await session.execute(_INSERT_EVENT, event)
+    return JobRow(JobModel(id=job_id, **values), project.name, principal.name), True
 
 
 async def find_by_idempotency_key(
@@ -162,21 +191,21 @@ async def list_jobs(
     """Newest first; `cursor` continues after the last job of the previous page."""
     principal.require_user()
     limit = max(1, min(limit, MAX_PAGE))
-    statement = _with_names(select(JobModel)).order_by(JobModel.id.desc()).limit(limit + 1)
+    statement = _LIST_JOBS.order_by(_JOBS.c.id.desc()).limit(limit + 1)
     if not principal.admin:
-        statement = statement.where(JobModel.project_id.in_(principal.project_ids))
+        statement = statement.where(_JOBS.c.project_id.in_(principal.project_ids))
     if project is not None:
         found = await project_by_name(session, project)
         if found is None or not principal.sees_project(found.id):
             return [], None
-        statement = statement.where(JobModel.project_id == found.id)
+        statement = statement.where(_JOBS.c.project_id == found.id)
     if statuses:
-        statement = statement.where(JobModel.status.in_([s.value for s in statuses]))
+        statement = statement.where(_JOBS.c.status.in_([s.value for s in statuses]))
     if name is not None:
-        statement = statement.where(JobModel.name == name)
+        statement = statement.where(_JOBS.c.name == name)
     if cursor is not None:
-        statement = statement.where(JobModel.id < decode_cursor(cursor))
-    rows = [JobRow(*row) for row in (await session.execute(statement)).all()]
+        statement = statement.where(_JOBS.c.id < decode_cursor(cursor))
+    rows = [JobRow(row, row.project_name, row.user_name) for row in (await session.execute(statement)).all()]
     next_cursor = encode_cursor(rows[limit - 1].job.id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
