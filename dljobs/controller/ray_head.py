@@ -76,11 +76,14 @@ class LocalRayHead:
 
     def _process_env(self) -> dict[str, str]:
         # Stopping is our decision, made once the jobs are dealt with: no drain period on SIGTERM.
+        # RAY_ADDRESS: every process of this cluster (drivers, actors, Ray Train's own helpers) talks to
+        # this head, even when other Ray clusters run on the same machine.
         return {
             **os.environ,
             **self.env(),
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+            "RAY_ADDRESS": self.gcs_address,
         }
 
     def start(self, timeout: float = 120.0) -> LocalRayHead:

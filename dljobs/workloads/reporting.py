@@ -25,6 +25,8 @@ import httpx
 from dljobs.spec.api import MetricName
 
 logger = logging.getLogger(__name__)
+# every request would otherwise be a line in the job's logs
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 FLUSH_INTERVAL_S = 1.0
 MAX_BACKOFF_S = 2.0

@@ -21,6 +21,7 @@ from dljobs.spec.job import JobSpec, ResourcesSpec
 from dljobs.workloads.artifacts import CHECKPOINTS_DIR
 from dljobs.workloads.train.checkpoints import SCORE
 from dljobs.workloads.train.context import RunContext
+from dljobs.workloads.train.cpu_features import cpu_bf16_env
 from dljobs.workloads.train.precision import distributed_backend
 
 PLACEMENT = {
@@ -116,6 +117,7 @@ def run_config(spec: JobSpec, context: RunContext, *, ranked: bool = True) -> An
 
     storage_path, filesystem = checkpoint_storage(context)
     passed_env = {name: os.environ[name] for name in CREDENTIAL_ENV if os.environ.get(name)}
+    passed_env.update(cpu_bf16_env(spec.training.precision, spec.resources.gpus_per_worker > 0))
     return RunConfig(
         name=context.run_name,
         storage_path=storage_path,
