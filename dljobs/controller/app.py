@@ -8,20 +8,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dljobs import __version__
-from dljobs.controller.api import bundles, errors, health, identity, jobs, reports
+from dljobs.controller.api import bundles, errors, health, identity, jobs, operations, reports
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
+from dljobs.controller.telemetry import ControllerMetrics, RequestTelemetry, configure_logging
 from dljobs.spec.api import API_PREFIX
 
 
 def create_app(
     settings: Settings | None = None, *, runtime: Runtime | None = None, migrate: bool = True
 ) -> FastAPI:
-    settings = settings or Settings()
+    """The app. Without settings (an API worker process, started by uvicorn as a factory) it reads them
+    from the environment and sets up logging itself."""
+    if settings is None:
+        settings = Settings()
+        configure_logging(settings.server.log_level, settings.server.log_format)
+    metrics = runtime.metrics if runtime is not None else ControllerMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        active = runtime or build_runtime(settings)
+        active = runtime or build_runtime(settings, metrics)
         app.state.runtime = active
         await active.start(migrate=migrate)
         try:
@@ -41,8 +47,16 @@ def create_app(
         telemetry={"tracing": False, "metrics": False},
     )
     errors.install(app)
-    for router in (health.router, jobs.router, reports.router, identity.router, bundles.router):
-        app.include_router(router, prefix=API_PREFIX)
+    for router in (
+        health.router,
+        jobs.router,
+        reports.router,
+        identity.router,
+        bundles.router,
+        operations.router,
+    ):
+        app.include_router(router)  # each router carries its full path (/api/v1/...): metrics label by it
+    app.add_middleware(RequestTelemetry, metrics=metrics)
     app.add_middleware(
         errors.RequestIdAndSizeLimit,
         limit=settings.server.max_body_bytes,

@@ -20,6 +20,7 @@ from dljobs.controller.loops.scheduler import Scheduler
 from dljobs.controller.ray_head import LocalRayHead, free_port
 from dljobs.controller.services.auth import PrincipalCache, ensure_admin, new_token
 from dljobs.controller.settings import Settings
+from dljobs.controller.telemetry import ControllerMetrics
 from dljobs.spec.local import RAY_HEAD_PID_FILE, TOKEN_FILE
 from dljobs.storage import ArtifactStore, open_store
 
@@ -38,6 +39,7 @@ class Runtime:
     owner: str
     ray_head: LocalRayHead | None = None
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     _ray_start: asyncio.Task[None] | None = field(default=None, repr=False)
     ray_error: str | None = None
 
@@ -102,7 +104,7 @@ def read_or_create_local_token(home: Path) -> str:
     return token
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) -> Runtime:
     from dljobs.controller.launchers.ray_jobs import RayJobsLauncher
 
     owner = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -134,4 +136,9 @@ def build_runtime(settings: Settings) -> Runtime:
         launcher = RayJobsLauncher(address, token, timeout=settings.ray.request_timeout)
     reconciler = Reconciler(settings, sessions, launcher, store, owner)
     scheduler = Scheduler(settings, sessions, launcher, store, owner, on_launched=reconciler.wake)
-    return Runtime(settings, engine, sessions, launcher, store, scheduler, reconciler, owner, ray_head)
+    metrics = metrics or ControllerMetrics()
+    for loop in (scheduler, reconciler):
+        loop.metrics = metrics
+    return Runtime(
+        settings, engine, sessions, launcher, store, scheduler, reconciler, owner, ray_head, metrics=metrics
+    )

@@ -10,7 +10,9 @@ from dljobs.controller.settings import Settings
 
 
 def serve(settings: Settings, *, migrate_only: bool = False, log_level: str = "info") -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dljobs.controller.telemetry import configure_logging
+
+    configure_logging(log_level, settings.server.log_format)
     if migrate_only:
         from dljobs.controller.db.migrate import upgrade
 
@@ -25,11 +27,13 @@ def serve(settings: Settings, *, migrate_only: bool = False, log_level: str = "i
         "log_level": log_level,
         "access_log": False,
         "timeout_graceful_shutdown": 30,
+        "log_config": None,  # our handlers (text or JSON lines) on the root logger serve uvicorn's too
     }
     if settings.server.workers > 1 and settings.mode == "cluster":
         # several processes, each building the app from the same DLJOBS_* environment
         os.environ["DLJOBS_SERVER__HOST"] = settings.server.host
         os.environ["DLJOBS_SERVER__PORT"] = str(settings.server.port)
+        os.environ["DLJOBS_SERVER__LOG_LEVEL"] = log_level
         uvicorn.run(
             "dljobs.controller.app:create_app", factory=True, workers=settings.server.workers, **options
         )

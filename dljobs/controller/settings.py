@@ -113,6 +113,8 @@ class ServerSettings(BaseModel):
         default="", description="how Ray workers reach this controller (metrics, artifacts)"
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one object per line")
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     workers: int = Field(
         default=1,
         ge=1,

@@ -288,7 +288,11 @@ def test_ray_pods_share_the_token_and_s3_settings(render: Render) -> None:
         assert policy.secret_ref(env["AWS_SECRET_ACCESS_KEY"]) == ("dljobs-s3", "AWS_SECRET_ACCESS_KEY")
     # Only the bundled database's password is generated: every other secret came from the values.
     assert [s["metadata"]["name"] for s in find(objects, "Secret")] == ["dljobs-postgresql"]
-    assert one(objects, "ServiceMonitor")["metadata"]["labels"]["release"] == "prometheus"
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    # /metrics answers only an admin token: Prometheus sends one from a Secret
+    assert monitor["spec"]["endpoints"][0]["authorization"] == {
+        "type": "Bearer", "credentials": {"name": "dljobs-metrics-token", "key": "token"}}
 
 
 def test_irsa_uses_the_role_annotation_and_no_static_keys(render: Render) -> None:

@@ -12,7 +12,9 @@ from dljobs.workloads.train.cpu_features import _PROBE, cpu_bf16_env
 def test_bf16_runs_with_the_workers_environment() -> None:
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     extra = cpu_bf16_env("bf16", use_gpu=False) if "ONEDNN_MAX_CPU_ISA" not in os.environ else {}
-    result = subprocess.run([sys.executable, "-c", _PROBE], env={**env, **extra}, capture_output=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE], env={**env, **extra}, capture_output=True, timeout=300
+    )
     assert result.returncode == 0, (extra, result.stderr[-500:])
 
 

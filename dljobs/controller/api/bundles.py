@@ -14,10 +14,11 @@ from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.db.models import CodeBundleModel
 from dljobs.controller.errors import ApiError, invalid, not_found
 from dljobs.controller.services.launching import bundle_key
+from dljobs.spec.api import API_PREFIX
 from dljobs.storage import check_key
 
-router = APIRouter(prefix="/bundles", tags=["bundles"], dependencies=[Depends(authenticated)])
-BUNDLES_PREFIX = "/api/v1/bundles"
+BUNDLES_PREFIX = f"{API_PREFIX}/bundles"
+router = APIRouter(prefix=BUNDLES_PREFIX, tags=["bundles"], dependencies=[Depends(authenticated)])
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 

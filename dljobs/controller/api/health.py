@@ -10,8 +10,9 @@ from dljobs import __version__
 from dljobs.controller.api.context import runtime_of
 from dljobs.controller.db.migrate import head_revision
 from dljobs.spec import api
+from dljobs.spec.api import API_PREFIX
 
-router = APIRouter(tags=["health"])
+router = APIRouter(prefix=API_PREFIX, tags=["health"])
 
 
 @router.get("/health", response_model=api.Health)

@@ -12,8 +12,9 @@ from dljobs.controller.errors import not_found
 from dljobs.controller.services import auth
 from dljobs.controller.services.converters import project_to_api, token_to_api, user_to_api
 from dljobs.spec import api
+from dljobs.spec.api import API_PREFIX
 
-router = APIRouter(tags=["identity"], dependencies=[Depends(authenticated)])
+router = APIRouter(prefix=API_PREFIX, tags=["identity"], dependencies=[Depends(authenticated)])
 
 
 @router.get("/whoami", response_model=api.WhoAmI)

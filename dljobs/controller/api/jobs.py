@@ -16,11 +16,12 @@ from dljobs.controller.services.converters import event_to_api, job_summary_to_a
 from dljobs.controller.services.explain import explain
 from dljobs.controller.services.logs import follow_logs, read_logs
 from dljobs.spec import api
+from dljobs.spec.api import API_PREFIX
 from dljobs.spec.errors import FieldError, SpecError
 from dljobs.spec.loading import load_spec_text, validate_spec
 from dljobs.spec.status import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authenticated)])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[Depends(authenticated)])
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _CREATE_BODY = {
     "requestBody": {

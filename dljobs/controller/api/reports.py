@@ -15,10 +15,11 @@ from dljobs.controller.services import jobs as job_service
 from dljobs.controller.services import reports
 from dljobs.controller.services.launching import job_prefix
 from dljobs.spec import api
+from dljobs.spec.api import API_PREFIX
 from dljobs.storage import check_key
 from dljobs.storage.base import KeyNotFound
 
-router = APIRouter(prefix="/jobs", tags=["reports"], dependencies=[Depends(authenticated)])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["reports"], dependencies=[Depends(authenticated)])
 
 
 @router.post("/{job_id}/metrics", response_model=api.ReportedMetrics)

@@ -7,6 +7,10 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dljobs.controller.telemetry import ControllerMetrics
 
 log = logging.getLogger("dljobs.loops")
 
@@ -23,6 +27,7 @@ class Loop(ABC):
         self.ticks = 0
         self.last_duration = 0.0
         self.last_error: str | None = None
+        self.metrics: ControllerMetrics | None = None  # set by the runtime
 
     @abstractmethod
     async def tick(self) -> None:
@@ -60,6 +65,10 @@ class Loop(ABC):
                 log.exception("%s tick failed", self.name)
             self.ticks += 1
             self.last_duration = time.monotonic() - started
+            if self.metrics is not None:
+                self.metrics.loop_duration.labels(self.name).observe(self.last_duration)
+                if self.last_error is not None:
+                    self.metrics.loop_errors.labels(self.name).inc()
             if self._stopping:
                 break
             with contextlib.suppress(TimeoutError):

@@ -143,8 +143,11 @@ class Scheduler(Loop):
             await self.launcher.submit(request)
         except (LaunchError, StorageError) as exc:
             log.warning("launch of job %s failed: %s", job.id, exc)
+            refused = isinstance(exc, LaunchError) and not exc.infrastructure
+            if self.metrics is not None:
+                self.metrics.launch_errors.labels("refused" if refused else "infrastructure").inc()
             async with self.sessions() as session, session.begin():
-                if isinstance(exc, LaunchError) and not exc.infrastructure:
+                if refused:
                     current = await session.get(JobModel, job.id)
                     if current is not None and current.lease_token == lease:
                         await fail_or_retry(
