@@ -8,6 +8,7 @@ OUTPUT = typer.Option("table", "-o", "--output", help="table or json.")
 projects_app = typer.Typer(help="Projects, their quotas and members.", no_args_is_help=True)
 users_app = typer.Typer(help="Users (admin).", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Where a project's events are posted (admin).", no_args_is_help=True)
 
 
 def _quota(
@@ -153,6 +154,72 @@ def tokens_revoke(token_id: int) -> None:
     console().print(f"revoked token {token.id} ({token.name})")
 
 
+@webhooks_app.command("add")
+def webhooks_add(
+    project: str,
+    url: str,
+    event: list[str] = typer.Option([], "--event", help="job.finished, sweep.finished, deployment.changed"),
+    output: str = OUTPUT,
+) -> None:
+    """Post a project's events to URL (Slack-compatible JSON, signed with HMAC-SHA256)."""
+    from dljobs.cli import connection
+    from dljobs.cli.output import console, print_json
+
+    with connection.client() as client:
+        created = client.add_webhook(project, url, event or None)
+    if output == "json":
+        print_json(created)
+        return
+    console().print(f"webhook {created['id']} for {project}: {', '.join(created['events'])}")
+    console().print("signing secret (shown once; receivers check X-Dljobs-Signature with it):")
+    typer.echo(created["secret"])
+
+
+@webhooks_app.command("list")
+def webhooks_list(project: str, output: str = OUTPUT) -> None:
+    """A project's webhooks."""
+    from dljobs.cli import connection
+    from dljobs.cli.output import console, print_json
+
+    with connection.client() as client:
+        found = client.list_webhooks(project)
+    if output == "json":
+        print_json(found)
+        return
+    for hook in found:
+        console().print(f"{hook['id']}  {hook['url']}  {', '.join(hook['events'])}")
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(project: str, webhook_id: int) -> None:
+    """Stop posting to a webhook."""
+    from dljobs.cli import connection
+    from dljobs.cli.output import console
+
+    with connection.client() as client:
+        client.remove_webhook(project, webhook_id)
+    console().print(f"removed webhook {webhook_id}")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(project: str, webhook_id: int, output: str = OUTPUT) -> None:
+    """The latest deliveries of a webhook: status, attempts, last error."""
+    from dljobs.cli import connection
+    from dljobs.cli.output import console, print_json
+
+    with connection.client() as client:
+        found = client.webhook_deliveries(project, webhook_id)
+    if output == "json":
+        print_json(found)
+        return
+    for delivery in found:
+        error = f"  ({delivery['last_error']})" if delivery["last_error"] else ""
+        console().print(
+            f"{delivery['id']}  {delivery['event']}  {delivery['status']}  "
+            f"{delivery['attempts']} attempt(s){error}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def whoami(output: str = OUTPUT) -> None:
@@ -170,3 +237,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(projects_app, name="projects")
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
+    app.add_typer(webhooks_app, name="webhooks")

@@ -216,6 +216,21 @@ class Client:
     def revoke_token(self, token_id: int) -> api.Token:
         return api.Token.model_validate(self._send("DELETE", f"/tokens/{token_id}").json())
 
+    # ---- webhooks -----------------------------------------------------------------------------------------
+
+    def add_webhook(self, project: str, url: str, events: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, **({"events": events} if events else {})}
+        return dict(self._send("POST", f"/projects/{project}/webhooks", json=body).json())
+
+    def list_webhooks(self, project: str) -> list[dict[str, Any]]:
+        return list(self._send("GET", f"/projects/{project}/webhooks").json())
+
+    def remove_webhook(self, project: str, webhook_id: int) -> None:
+        self._send("DELETE", f"/projects/{project}/webhooks/{webhook_id}")
+
+    def webhook_deliveries(self, project: str, webhook_id: int) -> list[dict[str, Any]]:
+        return list(self._send("GET", f"/projects/{project}/webhooks/{webhook_id}/deliveries").json())
+
     # ---- health -------------------------------------------------------------------------------------------
 
     def health(self) -> api.Health:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dljobs import __version__
-from dljobs.controller.api import bundles, errors, health, identity, jobs, operations, reports
+from dljobs.controller.api import bundles, errors, health, identity, jobs, operations, reports, webhooks
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics, RequestTelemetry, configure_logging
@@ -47,15 +47,9 @@ def create_app(
         telemetry={"tracing": False, "metrics": False},
     )
     errors.install(app)
-    for router in (
-        health.router,
-        jobs.router,
-        reports.router,
-        identity.router,
-        bundles.router,
-        operations.router,
-    ):
-        app.include_router(router)  # each router carries its full path (/api/v1/...): metrics label by it
+    # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
+    for module in (health, jobs, reports, identity, bundles, webhooks, operations):
+        app.include_router(module.router)
     app.add_middleware(RequestTelemetry, metrics=metrics)
     app.add_middleware(
         errors.RequestIdAndSizeLimit,

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dljobs.controller.db.engine import create_engine, session_factory
 from dljobs.controller.db.migrate import upgrade
 from dljobs.controller.launchers.base import Launcher
+from dljobs.controller.loops.base import Loop
+from dljobs.controller.loops.notifier import Notifier
 from dljobs.controller.loops.reconciler import Reconciler
 from dljobs.controller.loops.scheduler import Scheduler
 from dljobs.controller.ray_head import LocalRayHead, free_port
@@ -36,6 +38,7 @@ class Runtime:
     store: ArtifactStore
     scheduler: Scheduler
     reconciler: Reconciler
+    notifier: Notifier
     owner: str
     ray_head: LocalRayHead | None = None
     principals: PrincipalCache = field(default_factory=PrincipalCache)
@@ -50,8 +53,8 @@ class Runtime:
         if self.ray_head is not None:
             # the API answers at once; jobs wait in the queue until the head is up
             self._ray_start = asyncio.create_task(self._start_ray_head())
-        self.scheduler.start()
-        self.reconciler.start()
+        for loop in self.loops:
+            loop.start()
 
     async def _start_ray_head(self) -> None:
         assert self.ray_head is not None
@@ -65,9 +68,13 @@ class Runtime:
             self.ray_error = f"the local Ray head failed to start: {exc}"
             log.error(self.ray_error)
 
+    @property
+    def loops(self) -> tuple[Loop, ...]:
+        return (self.scheduler, self.reconciler, self.notifier)
+
     async def stop(self) -> None:
-        await self.scheduler.stop()
-        await self.reconciler.stop()
+        for loop in self.loops:
+            await loop.stop()
         if self._ray_start is not None:
             await asyncio.gather(self._ray_start, return_exceptions=True)
         await self.launcher.close()
@@ -136,9 +143,20 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
         launcher = RayJobsLauncher(address, token, timeout=settings.ray.request_timeout)
     reconciler = Reconciler(settings, sessions, launcher, store, owner)
     scheduler = Scheduler(settings, sessions, launcher, store, owner, on_launched=reconciler.wake)
+    notifier = Notifier(settings, sessions, owner)
     metrics = metrics or ControllerMetrics()
-    for loop in (scheduler, reconciler):
+    for loop in (scheduler, reconciler, notifier):
         loop.metrics = metrics
     return Runtime(
-        settings, engine, sessions, launcher, store, scheduler, reconciler, owner, ray_head, metrics=metrics
+        settings,
+        engine,
+        sessions,
+        launcher,
+        store,
+        scheduler,
+        reconciler,
+        notifier,
+        owner,
+        ray_head,
+        metrics=metrics,
     )

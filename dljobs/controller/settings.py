@@ -96,6 +96,13 @@ class JanitorSettings(LoopSettings):
     interval: float = 30.0
 
 
+class NotifierSettings(LoopSettings):
+    timeout: float = Field(default=5.0, gt=0, description="seconds a receiver has to answer")
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_seconds: float = Field(default=10.0, gt=0, description="first retry's delay; it doubles")
+    batch_size: int = Field(default=50, ge=1)
+
+
 class LauncherSettings(BaseModel):
     kind: Literal["ray_jobs", "kuberay_rayjob"] = "ray_jobs"
     namespace: str = "default"
@@ -136,6 +143,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
+    notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
 
     @property

@@ -292,7 +292,9 @@ def test_ray_pods_share_the_token_and_s3_settings(render: Render) -> None:
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     # /metrics answers only an admin token: Prometheus sends one from a Secret
     assert monitor["spec"]["endpoints"][0]["authorization"] == {
-        "type": "Bearer", "credentials": {"name": "dljobs-metrics-token", "key": "token"}}
+        "type": "Bearer",
+        "credentials": {"name": "dljobs-metrics-token", "key": "token"},
+    }
 
 
 def test_irsa_uses_the_role_annotation_and_no_static_keys(render: Render) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import JobEventModel, JobModel
+from dljobs.controller.services import webhooks
 from dljobs.spec.status import TERMINAL, JobStatus, can_transition
 
 MAX_REASON = 4000
@@ -56,6 +57,8 @@ async def change_status(
     session.add(
         JobEventModel(job_id=job.id, from_status=old.value, to_status=new.value, reason=reason[:MAX_REASON])
     )
+    if new in TERMINAL:  # the webhook outbox, written in the same transaction as the change it reports
+        await webhooks.job_finished(session, job, new, reason[:MAX_REASON])
     await session.flush()
     for key, value in values.items():
         setattr(job, key, value)
