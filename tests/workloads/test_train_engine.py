@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 
-# Some virtual machines advertise AMX that they do not provide; oneDNN's AMX bf16 kernels then die with
-# SIGILL. Cap oneDNN below AMX for this test process (read once, at oneDNN's first use). See docs/training.md.
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+from dljobs.workloads.train.cpu_features import cpu_bf16_env
+
+# bf16 runs in this test process: give it what dljobs gives CPU workers (oneDNN reads it once, at first use)
+os.environ.update(cpu_bf16_env("bf16", use_gpu=False))
 
 import copy
 from pathlib import Path
