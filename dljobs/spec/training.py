@@ -71,3 +71,4 @@ class TrainingSpec(StrictModel):
     best_metric: str = Field(default="val_loss", pattern=METRIC_PATTERN, description="what 'best' means")
     best_mode: Mode = "auto"
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="chosen and recorded when unset")
+    tensorboard: bool = Field(default=False, description="write TensorBoard event files beside the artifacts")

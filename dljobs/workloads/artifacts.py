@@ -98,6 +98,13 @@ class ArtifactWriter:
         return self.write_json(MANIFEST, document, "other")
 
 
+def record_stored(writer: ArtifactWriter, prefix: str, kind: ArtifactKind) -> None:
+    """Add files workers already put under `prefix/` (TensorBoard events, say) to the manifest."""
+    for item in writer.store.list(prefix):
+        data = writer.store.get_bytes(item.key)
+        writer.add(Artifact(item.key, writer.store.url_for(item.key), item.size, sha256_of(data), kind))
+
+
 def upload_directory(store: ArtifactStore, local_dir: str | Path, prefix: str) -> list[Artifact]:
     """Upload every file under `local_dir` to `prefix/` and describe them (kind from the file name)."""
     uploaded: list[Artifact] = []

@@ -255,8 +255,11 @@ def run_entrypoint(spec: JobSpec, context: RunContext, seed: int) -> dict[str, A
 
 
 def finish(writer: ArtifactWriter, context: RunContext, summary: dict[str, Any]) -> dict[str, Any]:
+    from dljobs.workloads.artifacts import record_stored
     from dljobs.workloads.reporting import Reporter
+    from dljobs.workloads.train.tensorboard import PREFIX as TENSORBOARD
 
+    record_stored(writer, TENSORBOARD, "metrics")
     writer.write_manifest()
     for artifact in writer.artifacts:
         say(f"artifact {artifact.name}: {artifact.size} bytes, sha256 {artifact.sha256[:12]}")

@@ -159,7 +159,7 @@ def check_manifest(artifacts: Path) -> dict[str, dict[str, Any]]:
 @pytest.mark.ray
 def test_a_model_job_writes_every_artifact_and_reports_live(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     artifacts = tmp_path / "jobs" / "31"
-    spec = mlp(resources={"workers": 2}, training={"epochs": 3, "seed": 4})
+    spec = mlp(resources={"workers": 2}, training={"epochs": 3, "seed": 4, "tensorboard": True})
     with recording_server() as server:
         env = job_env(
             spec, "31", artifacts, **{runtime.ENV_API_URL: server.url, runtime.ENV_JOB_TOKEN: "tok"}
@@ -171,7 +171,10 @@ def test_a_model_job_writes_every_artifact_and_reports_live(ray_head, tmp_path: 
     assert "epoch 3/3" in logs and "dljobs-error" not in logs
     assert logs.count("epoch 2/3 train_loss") == 1  # each progress line once
     listed = check_manifest(artifacts)
-    assert set(listed) == {"model.pt", "model.ts", "card.json", "metrics.jsonl"}
+    events = [name for name in listed if name.startswith("tensorboard/")]
+    assert set(listed) - set(events) == {"model.pt", "model.ts", "card.json", "metrics.jsonl"}
+    assert len(events) == 1 and events[0].endswith(".attempt0")
+    assert b"val_accuracy" in (artifacts / events[0]).read_bytes()  # a scalar per metric
     assert {a["name"] for a in registered} == {*listed, "manifest.json"}
     assert tokens == {"Bearer tok"}
     assert {p["epoch"] for p in points if p["name"] == "val_accuracy"} == {1, 2, 3}

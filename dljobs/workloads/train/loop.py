@@ -40,6 +40,7 @@ from dljobs.workloads.train.optim import LearningRateSchedule, build_optimizer
 from dljobs.workloads.train.precision import Precision
 from dljobs.workloads.train.preemption import PreemptionWatch, WorkerStopping, install_on_worker
 from dljobs.workloads.train.seeding import derive_seed, rng_state, seed_everything, set_rng_state
+from dljobs.workloads.train.tensorboard import TensorBoardLog
 
 DATA_KEY = "data"  # in the loop config: an ObjectRef to the driver's PreparedData, or the streaming info
 STREAMS_KEY = "streams"  # streaming jobs: the names of the Ray Data datasets handed to the trainer
@@ -123,6 +124,7 @@ class BuiltinTraining:
         self.val_confusion: list[list[int]] | None = None
         self.resumed_from: dict[str, int] | None = None
         self.reporter = Reporter.from_context(run.api_url, run.job_id, run.job_token, rank=self.rank)
+        self.board = TensorBoardLog.for_rank(self.training.tensorboard, run, self.rank)
         self.watch = PreemptionWatch()
 
     # -- setup ----------------------------------------------------------------------------------------------
@@ -331,6 +333,8 @@ class BuiltinTraining:
         self.report(reported, checkpoint=save)
         if self.rank == 0:
             self.reporter.metrics(record, step=self.engine.global_step, epoch=self.epoch)
+            if self.board is not None:
+                self.board.epoch(record)
             print(progress_line(record, self.training.epochs), flush=True)
             if self.stopped_early and self.early is not None:
                 stalled = f"{self.early.metric} has not improved for {self.patience} epochs"
@@ -364,6 +368,8 @@ class BuiltinTraining:
 
     def _finish(self) -> Any:
         """The best checkpoint's weights (unless they are the current ones) on the test split."""
+        if self.board is not None:
+            self.board.close()
         self._load_best_weights()
         if self.feed.test is None:
             return None
