@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -25,12 +26,14 @@ from dljobs.controller.services.launching import (
     build_request,
     fail_or_retry,
     failure_reason,
+    job_prefix,
     log_key,
     resolve_init_from,
 )
 from dljobs.controller.services.reports import read_manifest, register_artifacts
 from dljobs.controller.services.transitions import change_status
 from dljobs.controller.settings import Settings
+from dljobs.spec import api
 from dljobs.spec.durations import format_duration
 from dljobs.spec.status import ACTIVE, JobStatus
 from dljobs.storage import ArtifactStore, StorageError
@@ -241,8 +244,20 @@ class Reconciler(Loop):
         except LaunchError as exc:
             log.warning("job %s: reading logs failed: %s", job.id, exc)
             return ""
+        data = logs.encode()
+        key = log_key(job.id, job.attempt)
         try:
-            await asyncio.to_thread(self.store.put_bytes, log_key(job.id, job.attempt), logs.encode())
+            await asyncio.to_thread(self.store.put_bytes, key, data)
         except (StorageError, OSError) as exc:
             log.warning("job %s: archiving logs failed: %s", job.id, exc)
+            return logs
+        record = api.ArtifactRecord(
+            name=key.removeprefix(f"{job_prefix(job.id)}/"),
+            uri=self.store.url_for(key),
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            kind="logs",
+        )
+        async with self.sessions() as session, session.begin():
+            await register_artifacts(session, self.store, job.id, [record])
         return logs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from dljobs.storage import open_store
@@ -26,6 +27,10 @@ def test_a_command_job_succeeds_and_keeps_its_logs(live_api, live_settings, ray_
     )
     assert f"hello from {job['id']}" in archived
     assert ray_job(ray_head, done["launch_id"])["status"] == "SUCCEEDED"
+    # the archived logs are an artifact of the job, with their checksum
+    listed = live_api.get(f"/api/v1/jobs/{job['id']}/artifacts", headers=ADMIN).json()
+    assert [(a["name"], a["kind"]) for a in listed] == [("logs/attempt-1.log", "logs")]
+    assert listed[0]["sha256"] == hashlib.sha256(archived.encode()).hexdigest()
 
 
 def test_a_failure_reports_the_runners_reason(live_api) -> None:  # type: ignore[no-untyped-def]
