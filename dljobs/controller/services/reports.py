@@ -8,6 +8,7 @@ manifest when the job ends. A job whose manifest is missing or does not match th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -132,7 +133,7 @@ def artifact_to_api(row: ArtifactModel) -> api.Artifact:
 
 
 async def read_manifest(store: ArtifactStore, job_id: int) -> tuple[list[api.ArtifactRecord] | None, str]:
-    """The job's manifest checked against the store: (records, '') or (None, what is wrong)."""
+    """The manifest checked against the store: (its records and its own, '') or (None, what is wrong)."""
     prefix = job_prefix(job_id)
     try:
         raw = await asyncio.to_thread(store.get_bytes, f"{prefix}/{MANIFEST}")
@@ -144,6 +145,16 @@ async def read_manifest(store: ArtifactStore, job_id: int) -> tuple[list[api.Art
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"{MANIFEST} is not a valid manifest: {exc}"
     sizes = {o.key: o.size for o in await asyncio.to_thread(store.list, prefix)}
+    manifest_key = f"{prefix}/{MANIFEST}"
+    records.append(
+        api.ArtifactRecord(
+            name=MANIFEST,
+            uri=store.url_for(manifest_key),
+            size=len(raw),
+            sha256=hashlib.sha256(raw).hexdigest(),
+            kind="other",
+        )
+    )
     for record in records:
         key = f"{prefix}/{record.name}"
         if key not in sizes:
