@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dljobs.controller.db.engine import lost_server
 from dljobs.controller.errors import ApiError
 from dljobs.spec.errors import FieldError, SpecError
 
@@ -87,7 +88,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         rid = request_id(request)
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        if (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or lost_server(exc.orig)
+        ):
             log.warning("database unavailable (request %s): %s", rid, type(exc.orig).__name__)
             return JSONResponse(
                 error_body("database_unavailable", "the database is unavailable; retry shortly", None, rid),
@@ -96,6 +101,19 @@ def install(app: FastAPI) -> None:
             )
         log.exception("database error (request %s)", rid)
         return JSONResponse(error_body("internal", f"internal error (request id {rid})", None, rid), 500)
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def _unreachable(request: Request, exc: OSError) -> JSONResponse:
+        # a connection the controller opens itself refused or timed out: the database starting or
+        # restarting (drivers raise these unwrapped while connecting)
+        rid = request_id(request)
+        log.warning("a backing service is unreachable (request %s): %s", rid, type(exc).__name__)
+        return JSONResponse(
+            error_body("unavailable", "a service the controller needs is unreachable; retry", None, rid),
+            503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

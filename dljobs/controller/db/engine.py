@@ -24,7 +24,38 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         return engine
     # No pre-ping (a round trip per checkout): a connection found dead invalidates the pool, the request
     # that met it answers 503 with Retry-After (the SDK retries), and the next checkout reconnects.
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+    )
+    _configure_postgres(engine)
+    return engine
+
+
+# SQLSTATE classes of a lost server: 08 connection exception; 57P operator intervention (admin or crash
+# shutdown, "cannot connect now" while it starts or stops).
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+def lost_server(error: BaseException | None) -> bool:
+    """Whether a driver error (or one it was raised from) means the server went away, not a bad statement."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, OSError):
+            return True
+        if str(getattr(error, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+def _configure_postgres(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # asyncpg reports a connection the server closed mid-statement (a restart, a failover) in words
+        # SQLAlchemy does not recognise as a disconnect; say so, so that the whole pool is replaced.
+        if not context.is_disconnect and lost_server(context.original_exception):
+            context.is_disconnect = True
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

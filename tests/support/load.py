@@ -1,0 +1,93 @@
+"""A steady stream of submissions from a thread, through the SDK client (which retries lost connections
+and 503s with the same Idempotency-Key), and the checks every fault test makes afterwards."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from dljobs.client.errors import DljobsError
+from dljobs.client.http import Client
+from dljobs.spec.status import TERMINAL
+from tests.support.jobs import WAIT_LIMIT, ray_jobs_of
+
+TERMINAL_NAMES = {s.value for s in TERMINAL}
+
+
+class SubmitLoad:
+    """Submit `total` jobs, one every `interval` seconds; remember each acknowledged one by its key."""
+
+    def __init__(
+        self, client: Client, total: int, spec: Callable[[int], dict[str, Any]], interval: float = 0.05
+    ) -> None:
+        self.client = client.clone()
+        self.total = total
+        self.spec = spec
+        self.interval = interval
+        self.acknowledged: dict[str, int] = {}
+        self.failures: list[str] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for i in range(self.total):
+            key = f"load-{i}"
+            try:
+                job = self.client.submit(self.spec(i), idempotency_key=key)
+            except DljobsError as exc:
+                self.failures.append(f"{key}: {exc}")
+            else:
+                self.acknowledged[key] = job.id
+            time.sleep(self.interval)
+
+    def start(self) -> SubmitLoad:
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self) -> None:
+        self._thread.join(WAIT_LIMIT)
+        assert self.done, "the submissions did not finish"
+
+
+def all_jobs(client: Client) -> list[Any]:
+    jobs, cursor = [], None
+    while True:
+        page = client.list_jobs(limit=200, cursor=cursor)
+        jobs.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            return jobs
+
+
+def wait_all_terminal(client: Client) -> list[Any]:
+    deadline = time.monotonic() + WAIT_LIMIT
+    while True:
+        jobs = all_jobs(client)
+        if all(j.status.value in TERMINAL_NAMES for j in jobs):
+            return jobs
+        assert time.monotonic() < deadline, Counter(j.status.value for j in jobs)
+        time.sleep(0.5)
+
+
+def assert_exactly_once(client: Client, load: SubmitLoad, ray_head: Any) -> list[Any]:
+    """Every acknowledged job exists once, ended, launched once, in the state Ray gives its launch."""
+    assert load.failures == [], load.failures[:5]
+    jobs = wait_all_terminal(client)
+    assert sorted(j.id for j in jobs) == sorted(load.acknowledged.values())
+    assert len(set(load.acknowledged.values())) == len(load.acknowledged) == load.total
+    full = [client.get_job(j.id) for j in jobs]
+    prefix = full[0].launch_id.rsplit("-", 2)[0] + "-"
+    launches = Counter(j["submission_id"] for j in ray_jobs_of(ray_head, prefix))
+    ray_status = {j["submission_id"]: j["status"] for j in ray_jobs_of(ray_head, prefix)}
+    for job in full:
+        assert job.attempt == 1, (job.id, job.attempt, job.status_reason)
+        assert launches[job.launch_id] == 1, (job.id, job.launch_id)
+        assert job.status.value == ray_status[job.launch_id], (job.id, job.status, job.status_reason)
+    assert len(launches) == len(full)
+    return full
