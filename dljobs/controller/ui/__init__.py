@@ -11,7 +11,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -45,7 +46,10 @@ class DashboardFiles(StaticFiles):
     """The dashboard's files with the security headers on every response (404s included)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:  # 404, 405: plain text, never the API's JSON shape
+            response = PlainTextResponse(str(exc.detail), status_code=exc.status_code)
         response.headers.update(SECURITY_HEADERS)
         return response
 

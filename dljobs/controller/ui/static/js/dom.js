@@ -1,5 +1,5 @@
 // Building the page without HTML strings: every value from the API becomes a text node or a property,
-// never markup (there is no innerHTML in the dashboard).
+// never markup (no HTML-parsing sink is used anywhere in the dashboard).
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
