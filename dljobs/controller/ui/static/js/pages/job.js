@@ -121,6 +121,14 @@ export default {
     let logText = "";
     let jobId = null;
     let terminalSeen = 0;
+    const shown = new Map();
+    // re-draw a section only when its data changed (keeps the chart's hover read-out and the scroll)
+    const update = (box, data, draw) => {
+      const key = JSON.stringify(data);
+      if (shown.get(box) === key) return;
+      shown.set(box, key);
+      replace(box, draw(data));
+    };
 
     const followLogs = async () => {
       following = true;
@@ -147,6 +155,12 @@ export default {
         replace(problem, errorBox(error));
         return error.status !== 401 && error.status !== 404;
       }
+      // everything of one refresh is read first and drawn together, so the sections agree with each other
+      const [eventList, metrics, artifactList] = await Promise.all([
+        get(`/jobs/${job.id}/events`),
+        get(`/jobs/${job.id}/metrics`),
+        get(`/jobs/${job.id}/artifacts`),
+      ]);
       replace(problem);
       jobId = job.id;
       const done = isTerminal(job.status);
@@ -169,17 +183,11 @@ export default {
         statusBadge(job.status),
         h("span", { class: "reason", id: "status-reason" }, job.status_reason || ""),
         cancel);
-      replace(info, summary(job));
-      specBox.textContent = JSON.stringify(job.spec, null, 2);
-
-      const [eventList, metrics, artifactList] = await Promise.all([
-        get(`/jobs/${job.id}/events`),
-        get(`/jobs/${job.id}/metrics`),
-        get(`/jobs/${job.id}/artifacts`),
-      ]);
-      replace(eventBox, events(eventList));
-      replace(chartBox, charts(metrics));
-      replace(artifactBox, artifacts(job.id, artifactList));
+      update(info, job, summary);
+      update(specBox, job.spec, (spec) => JSON.stringify(spec, null, 2));
+      update(eventBox, eventList, events);
+      update(chartBox, metrics, charts);
+      update(artifactBox, artifactList, (list) => artifacts(job.id, list));
       if (job.status === "QUEUED" || job.status === "RETRYING") {
         get(`/jobs/${job.id}/why`).then((w) => { why.hidden = false; why.textContent = w.message; }).catch(() => {});
       } else {
