@@ -18,7 +18,7 @@ from tests.controller.ui.conftest import SCREENSHOTS, Dashboard
 from tests.support.factories import command_spec
 from tests.support.jobs import job_token, submit, wait_for
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.browser]
 # A safeguard against a hang, not a performance check: pages poll every few seconds.
 UI_WAIT = 120.0
 XSS = "<img src=x onerror=window.__xss=1>"

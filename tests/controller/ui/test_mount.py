@@ -93,3 +93,11 @@ def test_the_scripts_never_write_markup_or_put_the_token_in_a_url() -> None:
     assert (
         "<script>" not in html and " style=" not in html and "http://" not in html and "https://" not in html
     )
+
+
+def test_asset_requests_do_not_add_a_metrics_label_per_file(client: TestClient) -> None:
+    for name in STATIC_FILES:
+        client.get(f"/ui/{name}")
+    client.get("/ui/no-such-file.js")
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).text
+    assert not [line for line in metrics.splitlines() if ".js" in line or ".css" in line or "no-such" in line]
