@@ -27,8 +27,8 @@ export function clearToken() {
 // Back to the login page, remembering where the user was.
 export function toLogin() {
   const here = location.hash.replace(/^#/, "");
-  const next = here && !here.startsWith("/login") ? `?next=${encodeURIComponent(here)}` : "";
-  location.hash = `#/login${next}`;
+  if (here.startsWith("/login")) return; // already there (several calls can fail with 401 at once)
+  location.hash = here ? `#/login?next=${encodeURIComponent(here)}` : "#/login";
 }
 
 async function errorOf(response) {
