@@ -121,6 +121,7 @@ export default {
     let logText = "";
     let jobId = null;
     let terminalSeen = 0;
+    let finalLogs = false;
     const shown = new Map();
     // re-draw a section only when its data changed (keeps the chart's hover read-out and the scroll)
     const update = (box, data, draw) => {
@@ -130,8 +131,10 @@ export default {
       replace(box, draw(data));
     };
 
+    // the live attempt's output as it comes; restarted from the top (not appended) if the stream drops
     const followLogs = async () => {
       following = true;
+      logText = "";
       try {
         const response = await request(`/jobs/${jobId}/logs?follow=true`, { raw: true, signal: aborter.signal });
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -143,8 +146,10 @@ export default {
           logBox.scrollTop = logBox.scrollHeight;
         }
       } catch (error) {
-        if (error.name !== "AbortError") console.warn("logs", error);
+        if (error.name === "AbortError") return;
+        console.warn("logs", error);
       }
+      following = false;
     };
 
     const refresh = async () => {
@@ -156,11 +161,17 @@ export default {
         return error.status !== 401 && error.status !== 404;
       }
       // everything of one refresh is read first and drawn together, so the sections agree with each other
-      const [eventList, metrics, artifactList] = await Promise.all([
-        get(`/jobs/${job.id}/events`),
-        get(`/jobs/${job.id}/metrics`),
-        get(`/jobs/${job.id}/artifacts`),
-      ]);
+      let eventList, metrics, artifactList;
+      try {
+        [eventList, metrics, artifactList] = await Promise.all([
+          get(`/jobs/${job.id}/events`),
+          get(`/jobs/${job.id}/metrics`),
+          get(`/jobs/${job.id}/artifacts`),
+        ]);
+      } catch (error) {
+        replace(problem, errorBox(error));
+        return error.status !== 401;
+      }
       replace(problem);
       jobId = job.id;
       const done = isTerminal(job.status);
@@ -194,7 +205,8 @@ export default {
         why.hidden = true;
       }
       if (done) {
-        if (!following && terminalSeen === 0) {
+        if (!following && !finalLogs) {
+          finalLogs = true;
           logText = tail(await getText(`/jobs/${job.id}/logs`));
           logBox.textContent = logText || "(no output)";
         }

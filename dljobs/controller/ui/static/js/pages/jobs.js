@@ -54,8 +54,9 @@ export default {
       statusBox,
       h("label", {}, "Project ", projectSelect),
       h("label", {}, "Name ", nameInput),
-      h("button", { type: "submit" }, "Filter"),
-      h("button", { type: "button", class: "link", onclick: () => (location.hash = "#/jobs") }, "Clear"),
+      h("span", { class: "actions" },
+        h("button", { type: "submit" }, "Filter"), " ",
+        h("button", { type: "button", class: "link", onclick: () => (location.hash = "#/jobs") }, "Clear")),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();

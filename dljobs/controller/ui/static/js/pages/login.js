@@ -24,7 +24,9 @@ export default {
       h("h1", {}, "dljobs"),
       h("label", { for: "token" }, "API token"),
       input,
-      h("p", { class: "muted" }, "From `dljobs login`, `dljobs tokens create`, or ~/.dljobs/token on the embedded controller."),
+      h("p", { class: "muted" },
+        "From ", h("code", {}, "dljobs tokens create"), ", or ", h("code", {}, "~/.dljobs/token"),
+        " on the embedded controller. It is kept in this tab only."),
       button,
       message,
     );
