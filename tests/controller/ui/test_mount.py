@@ -101,3 +101,10 @@ def test_asset_requests_do_not_add_a_metrics_label_per_file(client: TestClient) 
     client.get("/ui/no-such-file.js")
     metrics = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).text
     assert not [line for line in metrics.splitlines() if ".js" in line or ".css" in line or "no-such" in line]
+
+
+def test_the_documented_policy_is_the_one_sent() -> None:
+    from dljobs.controller.ui import CONTENT_SECURITY_POLICY
+
+    doc = " ".join((Path(__file__).resolve().parents[3] / "docs" / "dashboard.md").read_text().split())
+    assert f"Content-Security-Policy: {CONTENT_SECURITY_POLICY}" in doc
