@@ -109,6 +109,7 @@ def test_login_then_the_jobs_list_filters_live(page: Any, dashboard: Dashboard, 
     third = submit(
         dashboard.api, dashboard.admin, command_spec(name="third", workload={"command": "sleep 300"})
     )  # type: ignore[arg-type]
+    wait_for(dashboard.api, dashboard.admin, third["id"], {"RUNNING"})  # type: ignore[arg-type]
     until(page, lambda d: d.find_elements(By.CSS_SELECTOR, f"#jobs-body tr[data-job-id='{third['id']}']"))
     shot(page, "jobs-filtered")
     dashboard.api.post(f"/api/v1/jobs/{third['id']}/cancel", headers=dashboard.admin)

@@ -1,6 +1,7 @@
 // The dashboard's shell: a hash router (#/jobs, #/jobs/12, #/login), the navigation and the user's name.
 // Each page is one module in pages/ (listed in pages/index.js) exporting
-//   { path: RegExp, title, nav?: {label, href}, public?: true, render(main, {params, query}) -> stop() }.
+//   { path: RegExp, title, nav?: {label, href, match?}, public?: true, render(main, {params, query}) -> stop() }
+// (`match`: the path prefix that marks the nav link active; default: href without the '#').
 import { clearToken, get, toLogin, token } from "./api.js";
 import { errorBox, h, replace } from "./dom.js";
 import { pages } from "./pages/index.js";
