@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         from dljobs.cli import local_stack
         from dljobs.cli.output import console
         from dljobs.client.http import Client
-        from dljobs.spec.local import dljobs_home
+        from dljobs.spec.local import TOKEN_FILE, dljobs_home
 
         home = dljobs_home()
         existing = local_stack.running(home)
@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
             ray = "starting"
         state = "already running" if existing else "started"
         console().print(f"dljobs {state} at [bold]{server.url}[/] (home {home}; Ray: {ray})")
+        console().print(f"dashboard: {server.url}/ui/ (log in with the token in {home / TOKEN_FILE})")
 
     @app.command()
     def down() -> None:

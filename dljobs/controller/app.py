@@ -12,6 +12,7 @@ from dljobs.controller.api import bundles, errors, health, identity, jobs, opera
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics, RequestTelemetry, configure_logging
+from dljobs.controller.ui import mount_dashboard
 from dljobs.spec.api import API_PREFIX
 
 
@@ -50,6 +51,7 @@ def create_app(
     # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
     for module in (health, jobs, reports, identity, bundles, webhooks, operations):
         app.include_router(module.router)
+    mount_dashboard(app)
     app.add_middleware(RequestTelemetry, metrics=metrics)
     app.add_middleware(
         errors.RequestIdAndSizeLimit,

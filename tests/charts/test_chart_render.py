@@ -406,3 +406,4 @@ def test_notes_say_how_to_reach_the_controller_and_log_in(helm: Helm) -> None:
     assert "URL=https://dljobs.example.org" in notes
     assert "kubectl -n ml get secret dljobs-admin-token -o jsonpath='{.data.token}' | base64 -d" in notes
     assert 'dljobs login "$URL" --token "$TOKEN"' in notes
+    assert "dashboard is at $URL/ui/" in notes

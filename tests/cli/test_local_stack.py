@@ -150,11 +150,12 @@ def test_down_stops_everything_it_started(tmp_path_factory: pytest.TempPathFacto
     runner = Cli(tmp_path_factory.mktemp("short-lived"))
     up = runner("up")
     assert up.returncode == 0 and "Ray: ok" in up.stdout
-    server_pid = json.loads((runner.home / "server.json").read_text())["pid"]
+    server = json.loads((runner.home / "server.json").read_text())
+    server_pid = server["pid"]
     ray_pid = int((runner.home / "ray-head.pid").read_text())
     assert alive(server_pid) and alive(ray_pid)
     again = runner("up")
-    assert "already running" in again.stdout
+    assert "already running" in again.stdout and f"dashboard: {server['url']}/ui/" in again.stdout
     down = runner("down")
     assert down.returncode == 0 and "stopped" in down.stdout
     assert not alive(server_pid) and not alive(ray_pid)

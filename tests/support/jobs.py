@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from dljobs.controller.db.engine import create_engine
+from dljobs.controller.db.models import JobModel
+from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
 from dljobs.spec.status import TERMINAL
 
 # A safeguard against a hang, not a performance check: jobs here take seconds.
@@ -18,6 +23,22 @@ def submit(api: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> di
     response = api.post("/api/v1/jobs", json={"spec": spec}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def job_token(url: str, job_id: int) -> dict[str, str]:
+    """Give the job a (new) reporting token, as the scheduler does when it launches it: its auth header."""
+    token = new_token(JOB_TOKEN_PREFIX)
+
+    async def run() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(JobModel).where(JobModel.id == job_id).values(report_token_hash=hash_token(token))
+            )
+        await engine.dispose()
+
+    asyncio.run(run())
+    return {"Authorization": f"Bearer {token}"}
 
 
 def wait_for(

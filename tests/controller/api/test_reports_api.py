@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
 
-from sqlalchemy import update
-
-from dljobs.controller.db.engine import create_engine
-from dljobs.controller.db.models import JobModel
-from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
 from dljobs.storage import open_store
 from tests.support.factories import command_spec
-from tests.support.jobs import submit
-
-
-def job_token(url: str, job_id: int) -> dict[str, str]:
-    """Give the job a reporting token, as the scheduler does when it launches it."""
-    token = new_token(JOB_TOKEN_PREFIX)
-
-    async def run() -> None:
-        engine = create_engine(url)
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(JobModel).where(JobModel.id == job_id).values(report_token_hash=hash_token(token))
-            )
-        await engine.dispose()
-
-    asyncio.run(run())
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.jobs import job_token, submit
 
 
 def test_metrics_reported_by_the_job_come_back_as_series(api, identities, settings) -> None:  # type: ignore[no-untyped-def]
