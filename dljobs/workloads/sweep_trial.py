@@ -97,10 +97,28 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
     from ray.tune import Callback
 
     class TrialRows(Callback):
+        """Rows are sent by a background thread (the latest state of each trial). Tune pickles its run
+        config with the experiment, so the thread, lock and client are made on first use, not pickled."""
+
         def __init__(self) -> None:
-            self.reporter = Reporter(context.api_url, context.job_id, context.job_token)
             self.rows: dict[int, dict[str, Any]] = {}
             self.dirty: set[int] = set()
+            self._started = False
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {"rows": self.rows, "dirty": set(self.rows), "_started": False}
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.__dict__.update(state)
+
+        def setup(self, **info: Any) -> None:
+            self._start()
+
+        def _start(self) -> None:
+            if self._started:
+                return
+            self._started = True
+            self.reporter = Reporter(context.api_url, context.job_id, context.job_token)
             self.lock = threading.Lock()
             self.closing = threading.Event()
             self.thread = threading.Thread(target=self._run, name="dljobs-trials", daemon=True)
@@ -108,6 +126,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
                 self.thread.start()
 
         def _row(self, trial: Any) -> dict[str, Any]:
+            self._start()
             number = trial_number(trial.trial_id)
             row = self.rows.setdefault(
                 number,
@@ -117,6 +136,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
             return row
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._start()
             with self.lock:
                 row = self._row(trial)
                 row.update(status="running", started_at=time.time())
@@ -124,6 +144,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
         def on_trial_result(
             self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
         ) -> None:
+            self._start()
             with self.lock:
                 row = self._row(trial)
                 row["status"] = "running"
@@ -141,6 +162,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
                         row["checkpoint"] = result["checkpoint_path"]
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._start()
             number = trial_number(trial.trial_id)
             finished = read_trial_summary(context, number) is not None
             with self.lock:
@@ -148,12 +170,14 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
                 row.update(status="succeeded" if finished else "stopped", finished_at=time.time())
 
         def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._start()
             with self.lock:
                 row = self._row(trial)
                 row.update(status="retrying", attempts=int(row.get("attempts", 1)) + 1)
                 row["error"] = _error_of(trial)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._start()
             with self.lock:
                 row = self._row(trial)
                 row.update(status="failed", finished_at=time.time(), error=_error_of(trial))
@@ -178,7 +202,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
             self.close()
 
         def close(self) -> None:
-            if self.closing.is_set():
+            if not self._started or self.closing.is_set():
                 return
             self.closing.set()
             if self.thread.is_alive():
