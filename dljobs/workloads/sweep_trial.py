@@ -67,7 +67,9 @@ def run_trial(config: dict[str, Any], base: dict[str, Any]) -> None:
         callbacks=[TuneReportCallback()],
         retries=0,  # Tune retries the trial (sweep.trial_retries)
     )
+    started = time.perf_counter()
     result = trainer.fit()
+    fit_seconds = time.perf_counter() - started
     summary = result.return_value or {}
     if summary.get("error"):
         raise WorkloadError(summary["error"])
@@ -77,6 +79,7 @@ def run_trial(config: dict[str, Any], base: dict[str, Any]) -> None:
         "point": config[POINT_KEY],
         "summary": summary,
         "checkpoint": chosen[0].path if chosen else None,
+        "fit_seconds": fit_seconds,
     }
     store = open_store(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url)
     store.put_bytes(summary_key(number), json.dumps(record, default=str).encode())

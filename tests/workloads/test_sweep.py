@@ -66,7 +66,7 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
     assert {row["status"] for row in rows.values()} == {"succeeded"}
     assert {tuple(row["params"]["workload.params.hidden"]) for row in rows.values()} == {(16,), (64,)}
     assert all(row["epochs"] == 2 and row["metric"] is not None for row in rows.values())
-    # each trial's points carry its number; the job's own points (trial None) are the best trial's test metrics
+    # each trial's points carry its number; the job's own (trial None) are the best trial's test metrics
     assert {trial for trial, p in points if p["name"] == "val_accuracy"} == {1, 2, 3, 4}
     assert any(trial is None and p["name"] == "test_accuracy" for trial, p in points)
     listed = check_manifest(artifacts)
@@ -81,7 +81,7 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
     )
     assert "sweep" not in card["spec"]
     report = json.loads((artifacts / "sweep.json").read_text())
-    assert [t["number"] for t in report["trials"]][0] == best["number"]
+    assert report["trials"][0]["number"] == best["number"]
     assert (artifacts / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     import torch
