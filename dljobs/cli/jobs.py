@@ -157,10 +157,13 @@ def register(app: typer.Typer) -> None:
         with connection.client() as client:
             found = client.get_job(job)
             why = client.why(found.id) if found.status in ("QUEUED", "RETRYING") else None
+            trials = client.trials(found.id) if found.kind == "sweep" else None
         if output == "json":
             data = found.model_dump(mode="json")
             if why is not None:
                 data["queue"] = why.model_dump(mode="json")
+            if trials is not None:
+                data["sweep"] = trials.progress.model_dump(mode="json")
             print_json(data)
             return
         out = console()
@@ -177,6 +180,10 @@ def register(app: typer.Typer) -> None:
         out.print(f"  submitted: {ago(found.created_at)} by {found.submitted_by}")
         if found.started_at:
             out.print(f"  run time:  {duration(found.started_at, found.finished_at)}")
+        if trials is not None:
+            from dljobs.cli.sweeps import progress_line
+
+            out.print(f"  sweep:     {progress_line(trials)}")
 
     @app.command()
     def logs(

@@ -134,9 +134,18 @@ class Client:
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"lost the log stream from {self.url}: {_why(exc)}") from None
 
-    def metrics(self, job: str | int, names: list[str] | None = None) -> api.JobMetrics:
-        params = {"name": names} if names else None
-        return api.JobMetrics.model_validate(self._send("GET", f"/jobs/{job}/metrics", params=params).json())
+    def metrics(
+        self, job: str | int, names: list[str] | None = None, trial: int | None = None
+    ) -> api.JobMetrics:
+        params: dict[str, Any] = {"name": names} if names else {}
+        if trial is not None:
+            params["trial"] = trial
+        return api.JobMetrics.model_validate(
+            self._send("GET", f"/jobs/{job}/metrics", params=params or None).json()
+        )
+
+    def trials(self, job: str | int) -> api.TrialList:
+        return api.TrialList.model_validate(self._send("GET", f"/jobs/{job}/trials").json())
 
     def artifacts(self, job: str | int) -> list[api.Artifact]:
         return [api.Artifact.model_validate(a) for a in self._send("GET", f"/jobs/{job}/artifacts").json()]

@@ -56,6 +56,7 @@ class JobSummary(_Response):
     """A job as listings show it: everything but its spec (`GET /jobs/{id}` has that)."""
 
     id: int
+    kind: Literal["job", "sweep"] = "job"
     name: str
     project: str
     status: JobStatus
@@ -196,6 +197,7 @@ class MetricPoint(_Request):
 
 class ReportMetricsRequest(_Request):
     points: list[MetricPoint] = Field(max_length=10_000)
+    trial: int | None = Field(default=None, ge=1, le=1_000_000, description="a sweep's trial, by number")
 
 
 class ReportedMetrics(_Response):
@@ -212,6 +214,7 @@ class SeriesPoint(_Response):
 
 class JobMetrics(_Response):
     job_id: int
+    trial: int | None = None
     series: dict[str, list[SeriesPoint]]
 
 
@@ -234,3 +237,63 @@ class Artifact(_Response):
     size: int
     sha256: str
     created_at: datetime
+
+
+# ---- a sweep's trials (kept live by the sweep's driver with its job token) --------------------------------
+
+TrialStatus = Literal["running", "retrying", "succeeded", "stopped", "failed", "cancelled"]
+TRIAL_ENDED = ("succeeded", "stopped", "failed", "cancelled")
+
+
+class TrialRecord(_Request):
+    number: int = Field(ge=1, le=1_000_000)
+    status: TrialStatus
+    params: dict[str, Any] = Field(default_factory=dict)
+    metric: float | None = None
+    best_epoch: int | None = Field(default=None, ge=0, le=2**31)
+    epochs: int = Field(default=0, ge=0, le=2**31)
+    attempts: int = Field(default=1, ge=1, le=1000)
+    checkpoint: str | None = Field(default=None, max_length=4096)
+    error: str | None = Field(default=None, max_length=4000)
+    started_at: float | None = Field(default=None, description="unix time")
+    finished_at: float | None = Field(default=None, description="unix time")
+
+
+class ReportTrialsRequest(_Request):
+    trials: list[TrialRecord] = Field(max_length=10_000)
+
+
+class ReportedTrials(_Response):
+    accepted: int
+
+
+class Trial(_Response):
+    number: int
+    status: TrialStatus
+    params: dict[str, Any]
+    metric: float | None = None
+    best_epoch: int | None = None
+    epochs: int = 0
+    attempts: int = 1
+    checkpoint: str | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class SweepProgress(_Response):
+    trials: int = Field(description="how many the sweep runs in all")
+    done: int
+    running: int
+    stopped_early: int
+    failed: int
+    best: float | None = None
+    best_trial: int | None = None
+
+
+class TrialList(_Response):
+    job_id: int
+    metric: str
+    mode: Literal["min", "max"]
+    progress: SweepProgress
+    items: list[Trial] = Field(description="best first by the sweep's metric; trials without it last")

@@ -13,6 +13,7 @@ from dljobs.spec.durations import format_duration
 from dljobs.spec.errors import shown
 from dljobs.spec.params import BUILTIN_MODELS
 from dljobs.spec.suggest import did_you_mean
+from dljobs.spec.sweep import SweepSpec
 from dljobs.spec.training import TrainingSpec
 
 BUNDLE_PREFIX = "bundle://"
@@ -150,6 +151,7 @@ class JobSpec(StrictModel):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     retries: int = Field(default=2, ge=0, le=100, description="restarts after infrastructure failures")
     timeout: Duration = Field(default=24 * 3600, description="such as 90m or 2h; at most 366d")
+    sweep: SweepSpec | None = Field(default=None, description="search hyperparameters: one trial per point")
 
     @field_validator("timeout")
     @classmethod
@@ -165,6 +167,16 @@ class JobSpec(StrictModel):
                 "training.precision: fp16 needs GPUs (resources.gpus_per_worker > 0); use bf16 on CPUs"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sweep_trains(self) -> JobSpec:
+        if self.sweep is not None and self.workload.kind == "command":
+            raise ValueError("sweep: a sweep trains a built-in model or an entrypoint, not a command")
+        return self
+
+    @property
+    def kind(self) -> Literal["job", "sweep"]:
+        return "sweep" if self.sweep is not None else "job"
 
     @field_validator("data")
     @classmethod

@@ -107,11 +107,27 @@ def validate_spec(document: Any, lines: LineMap | None = None, set_paths: set[Pa
     if not isinstance(document, dict):
         raise SpecError([FieldError("", "a job spec is a mapping of keys (name:, workload:, ...)")])
     try:
-        return JobSpec.model_validate(document)
+        spec = JobSpec.model_validate(document)
     except ValidationError as exc:
         raise SpecError(_field_errors(exc, document, lines or {}, set_paths or set())) from None
     except RecursionError:
         raise SpecError([FieldError("", "the spec is nested too deeply")], code="spec_too_complex") from None
+    if spec.sweep is not None:
+        from dljobs.spec.sweep_space import space_errors
+
+        problems = space_errors(spec, plain_message)
+        if problems:
+            raise SpecError(
+                [_located(loc, message, lines or {}, set_paths or set()) for loc, message in problems]
+            )
+    return spec
+
+
+def _located(loc: Path, message: str, lines: LineMap, set_paths: set[Path]) -> FieldError:
+    from_set = any(loc[: len(p)] == p for p in set_paths)
+    if from_set:
+        return FieldError(format_path(loc), message + " (from --set)")
+    return FieldError(format_path(loc), message, line_of(loc, lines))
 
 
 def read_stored_spec(stored: dict[str, Any]) -> JobSpec:
@@ -152,6 +168,11 @@ def _field_errors(
             if target and target.group(1).split(".")[0] in _fields_at(loc, document):
                 loc = (*loc, *target.group(1).split("."))
                 message = target.group(2)
+            # A check on a mapping (a sweep's space) names the key it blames first: point there.
+            node = _node_at(loc, document)
+            key, sep, rest = message.partition(": ")
+            if sep and isinstance(node, dict) and key in node:
+                loc, message = (*loc, key), rest
         else:
             message = plain_message(kind, err.get("input"), err.get("ctx") or {}) or err["msg"]
         from_set = any(loc[: len(p)] == p for p in set_paths)
@@ -254,17 +275,37 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__} value"
 
 
+def _node_at(path: Path, document: Any) -> Any:
+    node = document
+    for part in path:
+        inside = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if not inside:
+            return None
+        node = node[part]
+    return node
+
+
 def _fields_at(path: Path, document: dict[str, Any]) -> list[str]:
     """Field names of the model found at `path` in JobSpec, for did-you-mean."""
     model: type[BaseModel] | None = JobSpec
+    mapping_of: type[BaseModel] | None = None  # the value model of a mapping field (a sweep's space)
     for part in path:
+        if mapping_of is not None:
+            model, mapping_of = mapping_of, None
+            continue
         if model is None or not isinstance(part, str) or part not in model.model_fields:
             return []
         if model.__name__ == "WorkloadSpec" and part == "params":
             name = (document.get("workload") or {}).get("model")
             model = BUILTIN_MODELS.get(name) if isinstance(name, str) else None
             continue
-        model = _model_in(model.model_fields[part].annotation)
+        annotation = model.model_fields[part].annotation
+        if typing.get_origin(annotation) is dict:
+            mapping_of, model = _model_in(typing.get_args(annotation)[-1]), None
+            continue
+        model = _model_in(annotation)
     return list(model.model_fields) if model is not None else []
 
 

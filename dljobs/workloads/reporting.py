@@ -1,6 +1,6 @@
 """Live metrics and artifact registration, sent to the controller.
 
-    POST {api}/api/v1/jobs/{id}/metrics    {"points": [{"step", "epoch", "name", "value", "ts"}]}
+    POST {api}/api/v1/jobs/{id}/metrics    {"points": [{"step", "epoch", "name", "value", "ts"}], "trial": N}
     POST {api}/api/v1/jobs/{id}/artifacts  {"artifacts": [{"name", "uri", "size", "sha256", "kind"}]}
 
 both with `Authorization: Bearer {job token}`. Metrics are buffered and sent by a background thread at
@@ -49,8 +49,10 @@ class Reporter:
         *,
         flush_interval: float = FLUSH_INTERVAL_S,
         max_buffered: int = MAX_BUFFERED_POINTS,
+        trial: int | None = None,
     ) -> None:
         self.enabled = bool(api_url)
+        self.trial = trial  # a sweep's trial: its points are the trial's series
         self.base = f"{(api_url or '').rstrip('/')}/api/v1/jobs/{job_id}"
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.flush_interval = flush_interval
@@ -73,9 +75,11 @@ class Reporter:
         return cls(None, "", None)
 
     @classmethod
-    def from_context(cls, api_url: str | None, job_id: str, token: str | None, *, rank: int = 0) -> Reporter:
+    def from_context(
+        cls, api_url: str | None, job_id: str, token: str | None, *, rank: int = 0, trial: int | None = None
+    ) -> Reporter:
         """A reporter for rank 0 (no-op on other ranks and without an API URL)."""
-        return cls(api_url, job_id, token) if rank == 0 else cls.disabled()
+        return cls(api_url, job_id, token, trial=trial) if rank == 0 else cls.disabled()
 
     # -- metrics ------------------------------------------------------------------------------------------
 
@@ -136,7 +140,10 @@ class Reporter:
         """True when the batch is done with (sent, or refused for good); False to retry it later."""
         assert self._client is not None
         try:
-            response = self._client.post(f"{self.base}/metrics", json={"points": batch})
+            body: dict[str, Any] = {"points": batch}
+            if self.trial is not None:
+                body["trial"] = self.trial
+            response = self._client.post(f"{self.base}/metrics", json=body)
         except httpx.HTTPError:
             return False
         if response.status_code < 300:
@@ -213,3 +220,21 @@ class Reporter:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S * 2)
         return False
+
+    # -- trials (a sweep's driver) -------------------------------------------------------------------------
+
+    def post_trials(self, trials: list[dict[str, Any]]) -> bool:
+        """Send trial rows (the latest state of each); False when the controller did not take them."""
+        if not self.enabled or not trials:
+            return True
+        assert self._client is not None
+        try:
+            response = self._client.post(f"{self.base}/trials", json={"trials": trials})
+        except httpx.HTTPError:
+            return False
+        if response.status_code >= 300 and response.status_code < 500:
+            logger.warning(
+                "the controller refused trial rows: HTTP %d %s", response.status_code, response.text[:200]
+            )
+            return True  # refused for good: retrying would not help
+        return response.status_code < 300

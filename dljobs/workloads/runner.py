@@ -302,11 +302,14 @@ def run(env: dict[str, str] | None = None) -> int:
     seed = resolve_seed(spec, context.job_id)
     spec = with_seed(spec, seed)
     say(describe(spec, context, seed))
-    summary = (
-        run_model(spec, context, seed)
-        if spec.workload.kind == "model"
-        else run_entrypoint(spec, context, seed)
-    )
+    if spec.sweep is not None:
+        from dljobs.workloads.sweep import run_sweep
+
+        summary = run_sweep(spec, context, seed)
+    elif spec.workload.kind == "model":
+        summary = run_model(spec, context, seed)
+    else:
+        summary = run_entrypoint(spec, context, seed)
     final = summary.get("test_metrics") or summary.get("final_metrics") or {}
     shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float))
     say(f"done{': ' + shown if shown else ''}")

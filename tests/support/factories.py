@@ -35,6 +35,24 @@ def model_spec(**overrides: Any) -> dict[str, Any]:
     return merge(spec, overrides)
 
 
+def sweep_spec(**overrides: Any) -> dict[str, Any]:
+    """The digits MLP as a small random sweep (4 trials, 2 epochs, one 1-CPU worker each)."""
+    spec = model_spec(
+        sweep={
+            "metric": "val_accuracy",
+            "mode": "max",
+            "algorithm": "random",
+            "trials": 4,
+            "space": {
+                "training.optimizer.lr": {"loguniform": [1.0e-3, 3.0e-2]},
+                "workload.params.hidden": {"grid": [[16], [64]]},
+            },
+        },
+        data={"source": "builtin://digits", "validation_split": 0.2},
+    )
+    return merge(spec, overrides)
+
+
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in overrides.items():

@@ -69,7 +69,9 @@ async def create_job(
     spec = await _spec_from_body(request)
     runtime = runtime_of(request)
     async with transaction(request) as (session, principal):
-        row, created = await job_service.create_job(session, principal, spec, idempotency_key)
+        row, created = await job_service.create_job(
+            session, principal, spec, idempotency_key, runtime.scheduler.capacity.last
+        )
         result = job_to_api(row.job, row.project, row.user)
         if dry_run:
             await session.rollback()

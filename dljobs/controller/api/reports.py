@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
 from dljobs.controller.errors import invalid, not_found
 from dljobs.controller.services import jobs as job_service
-from dljobs.controller.services import reports
+from dljobs.controller.services import reports, trials
 from dljobs.controller.services.launching import job_prefix
 from dljobs.spec import api
 from dljobs.spec.api import API_PREFIX
@@ -29,16 +29,35 @@ async def report_metrics(
     """Live metric points, sent by the job's rank 0 with its reporting token."""
     async with transaction(request) as (session, principal):
         row = await job_service.get_job(session, principal, job_id)
-        return await reports.record_metrics(session, row.job.id, body.points)
+        return await reports.record_metrics(session, row.job.id, body.points, body.trial)
 
 
 @router.get("/{job}/metrics", response_model=api.JobMetrics)
 async def job_metrics(
-    request: Request, job: str, name: Annotated[list[str] | None, Query(max_length=100)] = None
+    request: Request,
+    job: str,
+    name: Annotated[list[str] | None, Query(max_length=100)] = None,
+    trial: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> api.JobMetrics:
     async with transaction(request) as (session, principal):
         row = await job_service.resolve_job_ref(session, principal, job)
-        return await reports.metric_series(session, row.job.id, name)
+        return await reports.metric_series(session, row.job.id, name, trial)
+
+
+@router.post("/{job_id}/trials", response_model=api.ReportedTrials)
+async def report_trials(request: Request, job_id: int, body: api.ReportTrialsRequest) -> api.ReportedTrials:
+    """A sweep's trial rows, kept live by its driver with the job's reporting token."""
+    async with transaction(request) as (session, principal):
+        row = await job_service.get_job(session, principal, job_id)
+        return api.ReportedTrials(accepted=await trials.record_trials(session, row.job, body.trials))
+
+
+@router.get("/{job}/trials", response_model=api.TrialList)
+async def list_trials(request: Request, job: str) -> api.TrialList:
+    """A sweep's trials, best first by its metric, with its progress."""
+    async with transaction(request) as (session, principal):
+        row = await job_service.resolve_job_ref(session, principal, job)
+        return await trials.list_trials(session, row.job)
 
 
 @router.post("/{job_id}/artifacts", response_model=list[api.Artifact])

@@ -149,6 +149,31 @@ class MetricModel(Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TrialModel(Base):
+    """One trial of a sweep, kept live by the sweep's driver: its point, status, best metric and checkpoint.
+    `number` counts from 1 within the sweep; metric points and artifacts name it in their `trial_id`."""
+
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("job_id", "number"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(
+        String(16)
+    )  # running | retrying | succeeded | stopped | failed | cancelled
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    metric: Mapped[float | None] = mapped_column(Float)  # the best value of the sweep's metric so far
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    checkpoint: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class ArtifactModel(Base):
     """A file a job left in the artifact store, with its checksum."""
 

@@ -50,6 +50,11 @@ class CapacityCache:
             self._read_at = time.monotonic()
         return self._value
 
+    @property
+    def last(self) -> Capacity | None:
+        """The last size read, without asking Ray (the API never waits on it)."""
+        return self._value if self._value is not None and self._value.ready else None
+
 
 class Scheduler(Loop):
     name = "scheduler"

@@ -23,6 +23,7 @@ def job_summary_to_api(job: JobModel, project_name: str, user_name: str) -> api.
 def _summary_fields(job: JobModel, project_name: str, user_name: str) -> dict[str, Any]:
     return dict(
         id=job.id,
+        kind=job.kind or "job",
         name=job.name,
         project=project_name,
         status=JobStatus(job.status),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import CodeBundleModel, JobEventModel, JobModel, ProjectModel, UserModel
 from dljobs.controller.errors import ApiError, conflict, invalid, not_found
+from dljobs.controller.launchers.base import Capacity
 from dljobs.controller.services.auth import Principal, project_by_name
 from dljobs.controller.services.transitions import change_status
 from dljobs.spec.job import BUNDLE_PREFIX, PRIORITY_RANK, JobSpec
@@ -60,8 +62,32 @@ def resolve(spec: JobSpec) -> dict[str, object]:
     return spec.model_dump(mode="json")
 
 
+def sweep_concurrency(spec: JobSpec, project: ProjectModel, capacity: Capacity | None) -> int:
+    """How many trials of a sweep run at once: `max_concurrent`, else what the cluster holds (when its size
+    is known); never more than the project's quota holds, nor more than the sweep's trials."""
+    assert spec.sweep is not None
+    cpus, gpus = spec.resources.total_cpus, spec.resources.total_gpus
+    limit = spec.sweep.total_trials
+    bounds = []
+    if spec.sweep.max_concurrent is not None:
+        bounds.append(spec.sweep.max_concurrent)
+    elif capacity is not None:
+        bounds.append(math.floor(capacity.cpus / cpus + 1e-9) if cpus > 0 else limit)
+        if gpus > 0:
+            bounds.append(math.floor(capacity.gpus / gpus + 1e-9))
+    if project.max_cpus is not None and cpus > 0:
+        bounds.append(math.floor(project.max_cpus / cpus + 1e-9))
+    if project.max_gpus is not None and gpus > 0:
+        bounds.append(math.floor(project.max_gpus / gpus + 1e-9))
+    return max(1, min([limit, *bounds]))
+
+
 async def create_job(
-    session: AsyncSession, principal: Principal, spec: JobSpec, idempotency_key: str | None
+    session: AsyncSession,
+    principal: Principal,
+    spec: JobSpec,
+    idempotency_key: str | None,
+    capacity: Capacity | None = None,
 ) -> tuple[JobRow, bool]:
     """Insert a QUEUED job; returns (job, created). A repeated idempotency key returns the first job."""
     principal.require_user()
@@ -83,9 +109,14 @@ async def create_job(
         source = await session.get(JobModel, source_id)
         if source is None or source.project_id != project.id or not principal.sees_project(source.project_id):
             raise invalid("workload.init_from", f"no job {source_id} in project '{project.name}'")
+    concurrency = 1
+    if spec.sweep is not None:  # the sweep holds `concurrency` trials' resources while it runs
+        concurrency = sweep_concurrency(spec, project, capacity)
+        sweep = spec.sweep.model_copy(update={"max_concurrent": concurrency})
+        spec = spec.model_copy(update={"sweep": sweep})
     now = utcnow()
     values = {
-        "kind": "job",
+        "kind": spec.kind,
         "project_id": project.id,
         "name": spec.name,
         "status": JobStatus.QUEUED.value,
@@ -94,8 +125,8 @@ async def create_job(
         "spec": resolve(spec),
         "submitted_by": principal.user_id,
         "idempotency_key": idempotency_key,
-        "cpus": spec.resources.total_cpus,
-        "gpus": spec.resources.total_gpus,
+        "cpus": spec.resources.total_cpus * concurrency,
+        "gpus": spec.resources.total_gpus * concurrency,
         "accelerator": spec.resources.accelerator,
         "attempt": 0,
         "max_retries": spec.retries,

@@ -29,7 +29,7 @@ MANIFEST = "manifest.json"
 
 
 async def record_metrics(
-    session: AsyncSession, job_id: int, points: list[api.MetricPoint]
+    session: AsyncSession, job_id: int, points: list[api.MetricPoint], trial: int | None = None
 ) -> api.ReportedMetrics:
     now = utcnow()
     rows = []
@@ -42,6 +42,7 @@ async def record_metrics(
         rows.append(
             MetricModel(
                 job_id=job_id,
+                trial_id=trial,
                 name=point.name,
                 step=point.step,
                 epoch=point.epoch,
@@ -54,10 +55,14 @@ async def record_metrics(
     return api.ReportedMetrics(accepted=len(rows), dropped=len(points) - len(rows))
 
 
-async def metric_series(session: AsyncSession, job_id: int, names: list[str] | None = None) -> api.JobMetrics:
+async def metric_series(
+    session: AsyncSession, job_id: int, names: list[str] | None = None, trial: int | None = None
+) -> api.JobMetrics:
+    """The job's own series, or with `trial` one trial's (a sweep's trials keep theirs apart)."""
     statement = (
         select(MetricModel)
         .where(MetricModel.job_id == job_id)
+        .where(MetricModel.trial_id == trial if trial is not None else MetricModel.trial_id.is_(None))
         .order_by(MetricModel.name, MetricModel.step, MetricModel.id)
     )
     if names:
@@ -67,7 +72,7 @@ async def metric_series(session: AsyncSession, job_id: int, names: list[str] | N
         series[row.name].append(
             api.SeriesPoint(step=row.step, epoch=row.epoch, value=row.value, reported_at=row.reported_at)
         )
-    return api.JobMetrics(job_id=job_id, series=dict(series))
+    return api.JobMetrics(job_id=job_id, trial=trial, series=dict(series))
 
 
 def _check_inside(store: ArtifactStore, job_id: int, record: api.ArtifactRecord) -> str:

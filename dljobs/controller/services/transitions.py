@@ -59,6 +59,10 @@ async def change_status(
     )
     if new in TERMINAL:  # the webhook outbox, written in the same transaction as the change it reports
         await webhooks.job_finished(session, job, new, reason[:MAX_REASON])
+        if job.kind == "sweep":  # cancelling (or losing) a sweep ends every trial still running
+            from dljobs.controller.services.trials import end_live_trials
+
+            await end_live_trials(session, job, new)
     await session.flush()
     for key, value in values.items():
         setattr(job, key, value)

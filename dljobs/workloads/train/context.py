@@ -33,6 +33,7 @@ class RunContext:
     api_url: str | None = None
     job_token: str | None = None
     init_from_url: str | None = None
+    trial: int | None = None  # the trial's number when this run is one trial of a sweep
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RunContext:
@@ -59,8 +60,10 @@ class RunContext:
 
     @property
     def run_name(self) -> str:
-        """The Ray Train run name: the same for every attempt of a job, so a retried job resumes."""
-        return f"dljobs-job-{self.job_id}"
+        """The Ray Train run name: the same for every attempt of a job (or a sweep's trial), so a retried job
+        resumes."""
+        trial = f"-trial-{self.trial}" if self.trial is not None else ""
+        return f"dljobs-job-{self.job_id}{trial}"
 
 
 def spec_from_env(env: Mapping[str, str] | None = None) -> JobSpec:

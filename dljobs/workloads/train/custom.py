@@ -71,7 +71,7 @@ def train_custom(config: dict[str, Any]) -> dict[str, Any] | None:
     session = api.CustomSession(
         spec=spec,
         rank=rank,
-        reporter=Reporter.from_context(run.api_url, run.job_id, run.job_token, rank=rank),
+        reporter=Reporter.from_context(run.api_url, run.job_id, run.job_token, rank=rank, trial=run.trial),
     )
     api._activate(session)
     try:

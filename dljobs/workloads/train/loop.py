@@ -123,7 +123,9 @@ class BuiltinTraining:
         self.stopped_early = False
         self.val_confusion: list[list[int]] | None = None
         self.resumed_from: dict[str, int] | None = None
-        self.reporter = Reporter.from_context(run.api_url, run.job_id, run.job_token, rank=self.rank)
+        self.reporter = Reporter.from_context(
+            run.api_url, run.job_id, run.job_token, rank=self.rank, trial=run.trial
+        )
         self.board = TensorBoardLog.for_rank(self.training.tensorboard, run, self.rank)
         self.watch = PreemptionWatch()
 

@@ -111,8 +111,16 @@ def s3_filesystem(endpoint_url: str | None) -> Any:
     return pafs.S3FileSystem(**options)
 
 
-def run_config(spec: JobSpec, context: RunContext, *, ranked: bool = True) -> Any:
-    """`ranked`: checkpoints carry `checkpoint_score` (built-in models); custom code's are kept by recency."""
+def run_config(
+    spec: JobSpec,
+    context: RunContext,
+    *,
+    ranked: bool = True,
+    callbacks: list[Any] | None = None,
+    retries: int | None = None,
+) -> Any:
+    """`ranked`: checkpoints carry `checkpoint_score` (built-in models); custom code's are kept by recency.
+    `retries`: worker-group restarts (default the job's `retries`; a sweep's trials leave them to Tune)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     storage_path, filesystem = checkpoint_storage(context)
@@ -122,13 +130,14 @@ def run_config(spec: JobSpec, context: RunContext, *, ranked: bool = True) -> An
         name=context.run_name,
         storage_path=storage_path,
         storage_filesystem=filesystem,
-        failure_config=FailureConfig(max_failures=spec.retries),
+        failure_config=FailureConfig(max_failures=spec.retries if retries is None else retries),
         checkpoint_config=CheckpointConfig(
             num_to_keep=spec.training.keep_checkpoints,
             checkpoint_score_attribute=SCORE if ranked else None,
             checkpoint_score_order="max",
         ),
         worker_runtime_env={"env_vars": passed_env} if passed_env else None,
+        callbacks=callbacks,
     )
 
 
@@ -140,6 +149,8 @@ def build_trainer(
     datasets: Mapping[str, Any] | None = None,
     *,
     ranked: bool = True,
+    callbacks: list[Any] | None = None,
+    retries: int | None = None,
 ) -> Any:
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -148,6 +159,6 @@ def build_trainer(
         train_loop_config=config,
         torch_config=TorchConfig(backend=distributed_backend(spec.resources.gpus_per_worker > 0)),
         scaling_config=scaling_config(spec.resources),
-        run_config=run_config(spec, context, ranked=ranked),
+        run_config=run_config(spec, context, ranked=ranked, callbacks=callbacks, retries=retries),
         datasets=dict(datasets) if datasets else None,
     )
