@@ -51,6 +51,12 @@ class ControllerMetrics:
         self.launch_errors = Counter(
             "dljobs_launch_errors_total", "Launches that failed", ["kind"], registry=self.registry
         )
+        self.launches = Counter(
+            "dljobs_launches_total", "Launches this controller made and Ray confirmed", registry=self.registry
+        )
+        self.reconciled = Counter(
+            "dljobs_reconciled_total", "Jobs this controller checked against Ray", registry=self.registry
+        )
         self.webhook_deliveries = Counter(
             "dljobs_webhook_deliveries_total", "Webhook deliveries", ["outcome"], registry=self.registry
         )

@@ -12,18 +12,32 @@ from typing import Any
 from dljobs.client.errors import DljobsError
 from dljobs.client.http import Client
 from dljobs.spec.status import TERMINAL
+from tests.support.factories import command_spec
 from tests.support.jobs import WAIT_LIMIT, ray_jobs_of
 
 TERMINAL_NAMES = {s.value for s in TERMINAL}
+
+
+def small_job(i: int, command: str = "echo {i}") -> dict[str, Any]:
+    """A short command job; half a CPU, so that four run at once on a 2-CPU head."""
+    return command_spec(
+        name=f"load-{i}", workload={"command": command.format(i=i)}, resources={"cpus_per_worker": 0.5}
+    )
 
 
 class SubmitLoad:
     """Submit `total` jobs, one every `interval` seconds; remember each acknowledged one by its key."""
 
     def __init__(
-        self, client: Client, total: int, spec: Callable[[int], dict[str, Any]], interval: float = 0.05
+        self,
+        client: Client,
+        total: int,
+        spec: Callable[[int], dict[str, Any]],
+        interval: float = 0.05,
+        prefix: str = "",
     ) -> None:
         self.client = client.clone()
+        self.prefix = prefix
         self.total = total
         self.spec = spec
         self.interval = interval
@@ -33,9 +47,11 @@ class SubmitLoad:
 
     def _run(self) -> None:
         for i in range(self.total):
-            key = f"load-{i}"
+            key = f"{self.prefix}load-{i}"
+            spec = self.spec(i)
+            spec["name"] = f"{self.prefix}{spec['name']}"
             try:
-                job = self.client.submit(self.spec(i), idempotency_key=key)
+                job = self.client.submit(spec, idempotency_key=key)
             except DljobsError as exc:
                 self.failures.append(f"{key}: {exc}")
             else:
@@ -75,16 +91,20 @@ def wait_all_terminal(client: Client) -> list[Any]:
         time.sleep(0.5)
 
 
-def assert_exactly_once(client: Client, load: SubmitLoad, ray_head: Any) -> list[Any]:
+def assert_exactly_once(client: Client, loads: list[SubmitLoad], ray_head: Any) -> list[Any]:
     """Every acknowledged job exists once, ended, launched once, in the state Ray gives its launch."""
-    assert load.failures == [], load.failures[:5]
+    acknowledged = [job_id for load in loads for job_id in load.acknowledged.values()]
+    for load in loads:
+        assert load.failures == [], load.failures[:5]
+        assert len(load.acknowledged) == load.total
     jobs = wait_all_terminal(client)
-    assert sorted(j.id for j in jobs) == sorted(load.acknowledged.values())
-    assert len(set(load.acknowledged.values())) == len(load.acknowledged) == load.total
+    assert len(set(acknowledged)) == len(acknowledged)
+    assert sorted(j.id for j in jobs) == sorted(acknowledged)
     full = [client.get_job(j.id) for j in jobs]
     prefix = full[0].launch_id.rsplit("-", 2)[0] + "-"
-    launches = Counter(j["submission_id"] for j in ray_jobs_of(ray_head, prefix))
-    ray_status = {j["submission_id"]: j["status"] for j in ray_jobs_of(ray_head, prefix)}
+    ours = ray_jobs_of(ray_head, prefix)
+    launches = Counter(j["submission_id"] for j in ours)
+    ray_status = {j["submission_id"]: j["status"] for j in ours}
     for job in full:
         assert job.attempt == 1, (job.id, job.attempt, job.status_reason)
         assert launches[job.launch_id] == 1, (job.id, job.launch_id)

@@ -86,6 +86,8 @@ class Reconciler(Loop):
 
     async def reconcile(self, job: JobModel, lease: str) -> None:
         status = S(job.status)
+        if self.metrics is not None:
+            self.metrics.reconciled.inc()
         if status == S.STARTING and job.launched_at is None:
             # a launch left half done by a controller that died: adopt it, or make it (same launch id)
             await self._finish_launch(job, lease)
@@ -158,6 +160,7 @@ class Reconciler(Loop):
     async def _finish_launch(self, job: JobModel, lease: str) -> None:
         """Confirm a launch whose outcome is unknown, or make it again under the same launch id. After
         `launch_grace` without an answer from Ray the attempt counts as an infrastructure failure."""
+        submitted = False
         try:
             state = await self.launcher.status(job.launch_id or "")
             if state.state == LaunchState.NOT_FOUND:
@@ -168,6 +171,7 @@ class Reconciler(Loop):
                     init_from = await resolve_init_from(session, job)
                 request = await build_request(job, self.settings, self.store, report_token, init_from)
                 await self.launcher.submit(request)
+                submitted = True
         except (LaunchError, StorageError) as exc:
             refused = isinstance(exc, LaunchError) and not exc.infrastructure
             waited = (utcnow() - (job.started_at or utcnow())).total_seconds()
@@ -185,6 +189,8 @@ class Reconciler(Loop):
             return
         async with self.sessions() as session, session.begin():
             await confirm_launch(session, job.id, lease)
+        if submitted and self.metrics is not None:
+            self.metrics.launches.inc()
 
     async def _time_out(self, job: JobModel, lease: str) -> None:
         """Past its timeout: CANCELLING (stop on Ray), and TIMED_OUT once Ray confirms the stop."""

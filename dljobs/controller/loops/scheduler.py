@@ -171,3 +171,5 @@ class Scheduler(Loop):
             return
         async with self.sessions() as session, session.begin():
             await confirm_launch(session, job.id, lease)
+        if self.metrics is not None:
+            self.metrics.launches.inc()

@@ -14,8 +14,7 @@ from dljobs.client.http import Client
 from dljobs.controller.db.migrate import upgrade
 from tests.conftest import ADMIN_TOKEN
 from tests.support.controller_process import ControllerProcess, controller_env
-from tests.support.factories import command_spec
-from tests.support.load import SubmitLoad, assert_exactly_once
+from tests.support.load import SubmitLoad, assert_exactly_once, small_job
 from tests.support.pg_server import PrivatePostgres
 
 JOBS = 60
@@ -28,12 +27,6 @@ def postgres() -> Iterator[PrivatePostgres]:
         yield server
     finally:
         server.cleanup()
-
-
-def small_job(i: int) -> dict[str, object]:
-    return command_spec(
-        name=f"load-{i}", workload={"command": f"echo {i}"}, resources={"cpus_per_worker": 0.5}
-    )
 
 
 def test_postgres_restarted_under_load(postgres: PrivatePostgres, ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +42,7 @@ def test_postgres_restarted_under_load(postgres: PrivatePostgres, ray_head, tmp_
             time.sleep(0.05)
         postgres.restart(downtime=2.0)  # connections in the pool die; requests in flight fail
         load.join()
-        assert_exactly_once(client, load, ray_head)
+        assert_exactly_once(client, [load], ray_head)
         assert httpx.get(f"{controller.url}/api/v1/ready", timeout=10).status_code == 200
         assert controller.process is not None and controller.process.poll() is None, "the controller died"
     finally:
