@@ -35,6 +35,7 @@ class ControllerProcess:
         self.starts = 0
 
     def start(self) -> ControllerProcess:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "dljobs.controller", "--log-level", "warning"],
