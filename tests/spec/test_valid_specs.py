@@ -37,11 +37,11 @@ def test_the_full_example_validates(example: Path) -> None:
 
 
 def test_set_overrides_a_field(example: Path) -> None:
-    spec = load_spec_file(example, ["training.optimizer.lr=0.01", "resources.workers=4", "name=digits-big"])
-    assert spec.training.optimizer.lr == 0.01
+    spec = load_spec_file(example, ["training.optimizer.lr=0.05", "resources.workers=4", "name=digits-big"])
+    assert spec.training.optimizer.lr == 0.05
     assert spec.resources.workers == 4 and spec.name == "digits-big"
     untouched = load_spec_file(example)
-    assert untouched.training.optimizer.lr != 0.01
+    assert untouched.training.optimizer.lr != 0.05
 
 
 def test_set_creates_a_section_that_is_not_written() -> None:

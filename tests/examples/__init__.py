@@ -1,0 +1,1 @@
+"""Tests of the runnable job specs in examples/."""
