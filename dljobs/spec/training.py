@@ -16,7 +16,13 @@ Betas = Annotated[tuple[float, float], BeforeValidator(lambda v: tuple(v) if isi
 class OptimizerSpec(StrictModel):
     name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adamw"
     lr: float = Field(default=1e-3, gt=0.0, le=10.0)
-    weight_decay: float = Field(default=0.01, ge=0.0, le=1.0)
+    weight_decay: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="default: 0.01 for adamw (decoupled), 0 for the others (where it is an L2 term in the "
+        "gradient, strong enough to stall a model's embeddings)",
+    )
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop")
     nesterov: bool = Field(default=False, description="sgd with momentum > 0")
     betas: Betas = Field(default=(0.9, 0.999), description="adam and adamw")
@@ -24,6 +30,8 @@ class OptimizerSpec(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizerSpec:
+        if self.weight_decay is None:
+            self.weight_decay = 0.01 if self.name == "adamw" else 0.0
         if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
             raise ValueError("nesterov: needs name sgd and momentum > 0")
         if not all(0.0 <= b < 1.0 for b in self.betas):

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from dljobs.spec.errors import SpecError
 from dljobs.spec.job import JobSpec
 from dljobs.spec.loading import load_spec_file, load_spec_text, read_stored_spec
+from dljobs.spec.training import OptimizerSpec
 from tests.cli.runner import ROOT, run_cli
 from tests.spec.bad_specs import VALID_COMMAND_JOB, VALID_DIGITS_MLP
 
@@ -136,3 +137,16 @@ def test_stored_spec_reads_tolerantly() -> None:
     stored["training"]["epochs"] = "many"
     with pytest.raises(ValidationError):
         read_stored_spec(stored)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "expected"),
+    [
+        ({"name": "adamw"}, 0.01),
+        ({"name": "adam"}, 0.0),
+        ({"name": "sgd", "momentum": 0.9}, 0.0),
+        ({"name": "adam", "weight_decay": 0.001}, 0.001),
+    ],
+)
+def test_weight_decay_defaults_by_optimizer(optimizer: dict[str, object], expected: float) -> None:
+    assert OptimizerSpec.model_validate(optimizer).weight_decay == expected

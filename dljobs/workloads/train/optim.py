@@ -39,7 +39,7 @@ def parameter_groups(
 
 def build_optimizer(module: nn.Module, spec: OptimizerSpec, lr: float | None = None) -> torch.optim.Optimizer:
     """The optimizer `spec` names over `module`'s trainable parameters, at `lr` (default: spec.lr)."""
-    groups = parameter_groups(module.named_parameters(), spec.weight_decay)
+    groups = parameter_groups(module.named_parameters(), spec.weight_decay or 0.0)
     if not groups:
         raise WorkloadError(
             "every parameter of the model is frozen: nothing is left to train", field="workload.freeze"
