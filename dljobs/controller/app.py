@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from dljobs import __version__
 from dljobs.controller.api import (
     bundles,
+    endpoints,
     errors,
     health,
     identity,
@@ -58,8 +59,9 @@ def create_app(
     )
     errors.install(app)
     # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
-    for module in (health, jobs, reports, identity, bundles, webhooks, operations, models):
+    for module in (health, jobs, reports, identity, bundles, webhooks, operations, models, endpoints):
         app.include_router(module.router)
+    app.include_router(endpoints.predict_router)
     app.add_middleware(RequestTelemetry, metrics=metrics)
     app.add_middleware(
         errors.RequestIdAndSizeLimit,

@@ -56,7 +56,9 @@ def check_inputs(schema: InputSchema, inputs: Any, max_inputs: int) -> list[Any]
     if not isinstance(inputs, list) or not inputs:
         raise InputError("inputs", "expected a non-empty list of inputs")
     if len(inputs) > max_inputs:
-        raise InputError("inputs", f"{len(inputs)} inputs in one request; the endpoint takes at most {max_inputs}")
+        raise InputError(
+            "inputs", f"{len(inputs)} inputs in one request; the endpoint takes at most {max_inputs}"
+        )
     return [_one(schema, item, f"inputs[{i}]") for i, item in enumerate(inputs)]
 
 

@@ -12,6 +12,7 @@ from dljobs.spec.data import DataSpec
 from dljobs.spec.durations import format_duration
 from dljobs.spec.errors import shown
 from dljobs.spec.params import BUILTIN_MODELS
+from dljobs.spec.serving import DeploySpec
 from dljobs.spec.suggest import did_you_mean
 from dljobs.spec.training import TrainingSpec
 
@@ -150,6 +151,9 @@ class JobSpec(StrictModel):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     retries: int = Field(default=2, ge=0, le=100, description="restarts after infrastructure failures")
     timeout: Duration = Field(default=24 * 3600, description="such as 90m or 2h; at most 366d")
+    deploy: DeploySpec | None = Field(
+        default=None, description="on success, register the model and serve it at this endpoint"
+    )
 
     @field_validator("timeout")
     @classmethod
@@ -164,6 +168,12 @@ class JobSpec(StrictModel):
             raise ValueError(
                 "training.precision: fp16 needs GPUs (resources.gpus_per_worker > 0); use bf16 on CPUs"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _deploy_needs_a_model(self) -> JobSpec:
+        if self.deploy is not None and not self.workload.model:
+            raise ValueError("deploy: only built-in models are served (custom code leaves no model.ts)")
         return self
 
     @field_validator("data")

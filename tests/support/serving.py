@@ -47,3 +47,68 @@ def trained_job(api: Any, headers: dict[str, str], settings: Any, **overrides: A
 
     asyncio.run(run())
     return job
+
+
+def write_tiny_classifier(store: Any, prefix: str, *, seed: int = 0, broken: bool = False) -> dict[str, Any]:
+    """A real TorchScript digits-shaped classifier (64 -> 10) and its card under `prefix/`. A `broken`
+    one fails on every input (for rollback tests)."""
+    import io
+
+    import torch
+
+    torch.manual_seed(seed)
+    module = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10)).eval()
+    traced = torch.jit.trace(module, torch.zeros(2, 64))
+    if broken:
+        traced = torch.jit.script(_failing_module())
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    card = dict(DIGITS_CARD)
+    card["data"] = {
+        **DIGITS_CARD["data"],
+        "feature_summary": {
+            "kind": "tabular",
+            "features": [
+                {"name": f"x{i}", "index": i, "bins": [0.0, 4.0, 8.0, 12.0, 16.0], "fractions": [0.25] * 4}
+                for i in range(4)
+            ],
+        },
+    }
+    store.put_bytes(f"{prefix}/model.ts", buffer.getvalue())
+    store.put_bytes(f"{prefix}/card.json", json.dumps(card).encode())
+    return card
+
+
+def _failing_module() -> Any:
+    import torch
+
+    class Failing(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("this model version is broken")
+
+    return Failing()
+
+
+def wait_endpoint(api: Any, headers: dict[str, str], name: str, check: Any = None) -> dict[str, Any]:
+    """Poll `GET /endpoints/NAME` until `check(endpoint)` holds (default: status ready)."""
+    import time
+
+    from tests.support.jobs import WAIT_LIMIT
+
+    check = check or (lambda e: e["status"] == "ready")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while True:
+        endpoint = api.get(f"/api/v1/endpoints/{name}", headers=headers).json()
+        if check(endpoint):
+            return endpoint  # type: ignore[no-any-return]
+        if endpoint.get("status") == "failed" and not check(endpoint):
+            raise AssertionError(f"endpoint {name} failed: {endpoint.get('status_reason')}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"endpoint {name} still {endpoint.get('status')}: {endpoint.get('status_reason')}"
+            )
+        time.sleep(0.3)
+
+
+def digits_inputs(count: int, value: float = 3.0) -> list[list[float]]:
+    return [[value] * 64 for _ in range(count)]

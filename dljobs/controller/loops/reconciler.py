@@ -21,7 +21,7 @@ from dljobs.controller.db.leasing import claim_jobs, confirm_launch, guarded_upd
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Launcher, LaunchError, LaunchState, LaunchStatus
 from dljobs.controller.loops.base import Loop
-from dljobs.controller.services import registry
+from dljobs.controller.services import endpoints, registry
 from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
 from dljobs.controller.services.launching import (
     build_request,
@@ -231,8 +231,11 @@ class Reconciler(Loop):
                 session, job, S.SUCCEEDED, f"succeeded with {len(records)} artifacts", held_lease=lease
             )
             if ended and card is not None:
-                # the model joins the registry in the transaction that records the success
-                await registry.register_version(session, self.store, job, card)
+                # the model joins the registry (and its endpoint, for a deploy: section) in the
+                # transaction that records the success
+                version = await registry.register_version(session, self.store, job, card)
+                if job.spec.get("deploy"):
+                    await endpoints.deploy_from_job(session, job, version)
         if ended:
             await self._release_launch(job)
 
