@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from dljobs.cli import admin, jobs, specs, stack, training
+from dljobs.cli import admin, jobs, serving, specs, stack, training
 
 app = typer.Typer(
     name="dljobs",
@@ -29,7 +29,7 @@ def _root(
         os.environ["DLJOBS_DEBUG"] = "1"
 
 
-for module in (stack, specs, jobs, training, admin):
+for module in (stack, specs, jobs, training, serving, admin):
     module.register(app)
 
 
