@@ -154,7 +154,8 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
     notifier = Notifier(settings, sessions, owner)
     principals = PrincipalCache()
     gateway = Gateway(settings.serving, sessions, principals)
-    serve = ServeClient(serve_address, serve_token, timeout=settings.ray.request_timeout)
+    # Serve answers a PUT once it has taken the config, which can take a while on a busy head
+    serve = ServeClient(serve_address, serve_token, timeout=max(settings.ray.request_timeout, 60.0))
     deployer = Deployer(settings, sessions, serve, gateway, owner)
     if not serve_address:
         deployer.enabled = False  # no Ray dashboard to reach (KubeRay without a standing cluster)

@@ -58,7 +58,7 @@ def test_a_trained_job_is_registered_deployed_and_called_from_the_cli(  # type: 
                 version["lineage"]["job_id"] == job["id"]
                 and len(version["lineage"]["data_fingerprint"]) == 64
             )
-            assert version["card"]["input"]["shape"] == [64] and version["metrics"]
+            assert version["card"]["input"]["shape"] == [1, 8, 8] and version["metrics"]
 
         env = {"DLJOBS_URL": url, "DLJOBS_TOKEN": ADMIN_TOKEN}
         listed = run_cli(["models", "list"], tmp_path, **env)
