@@ -4,6 +4,7 @@ the same dynamic batching and none of dljobs' layers (no controller hop, keys, l
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 
@@ -11,6 +12,7 @@ def build(args: dict[str, Any]) -> Any:
     import torch
     from ray import serve
     from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
     from dljobs.storage import open_store
 
@@ -21,14 +23,16 @@ def build(args: dict[str, Any]) -> Any:
     class Plain:
         def __init__(self, artifacts_uri: str) -> None:
             torch.set_num_threads(1)
-            data = open_store(artifacts_uri).get_bytes("model.ts")
-            self.module = torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
+            store = open_store(artifacts_uri)
+            self.shape = json.loads(store.get_bytes("card.json"))["input"]["shape"]
+            self.module = torch.jit.load(io.BytesIO(store.get_bytes("model.ts")), map_location="cpu").eval()
 
         @serve.batch(max_batch_size=max_batch, batch_wait_timeout_s=wait_s)
         async def _batch(self, requests: list[list[list[float]]]) -> list[list[dict[str, Any]]]:
             sizes = [len(r) for r in requests]
             with torch.inference_mode():
-                out = self.module(torch.tensor([x for r in requests for x in r])).softmax(-1)
+                batch = torch.tensor([x for r in requests for x in r]).reshape(-1, *self.shape)
+                out = self.module(batch).softmax(-1)
             # the same answer as dljobs gives: class, index and probabilities of each input
             rows = [
                 {"class": str(i), "index": i, "probabilities": [round(p, 6) for p in probabilities]}
@@ -40,7 +44,7 @@ def build(args: dict[str, Any]) -> Any:
                 start += size
             return split
 
-        async def __call__(self, request: Request) -> dict[str, Any]:
-            return {"predictions": await self._batch((await request.json())["inputs"])}
+        async def __call__(self, request: Request) -> JSONResponse:
+            return JSONResponse({"predictions": await self._batch((await request.json())["inputs"])})
 
     return Plain.bind(args["artifacts_uri"])  # type: ignore[attr-defined]
