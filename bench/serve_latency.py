@@ -162,6 +162,11 @@ def measure(url: str, headers: dict[str, str], seconds: float) -> dict[int, Resu
     return results
 
 
+def measure_get(url: str, seconds: float) -> dict[int, Result]:
+    make = lambda: request_bytes("GET", url, AUTH)  # noqa: E731
+    return {clients: asyncio.run(closed_loop(url, make, clients, seconds)) for clients in CONCURRENCY}
+
+
 def in_process(model_dir: Path, seconds: float) -> dict[int, tuple[float, float, float]]:
     """(inputs/s, p50 ms, p99 ms) calling the model directly with `concurrency` inputs per call."""
     from dljobs.workloads.serving.predictor import Predictor
@@ -258,6 +263,9 @@ def main() -> None:
         wait_ready(url, "digits")
         predict = f"{url}/api/v1/endpoints/digits/predict"
         dljobs = row("dljobs endpoint", measure(predict, key, args.seconds))
+        # the controller's own HTTP ceiling on this machine: an authenticated GET that touches no model
+        health = f"{url}/api/v1/health"
+        row("controller /health (ceiling)", measure_get(health, args.seconds))
 
         # 3. dljobs without batching (a config change: the same version's application is redeployed)
         body["config"] = {"max_batch_size": 1, "batch_wait_ms": 0}

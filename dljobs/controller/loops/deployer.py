@@ -36,6 +36,7 @@ log = logging.getLogger("dljobs.deployer")
 LEASE = "deployer"
 IMPORT_PATH = "dljobs.workloads.serving.app:build"
 STATS_RETENTION = timedelta(days=7)
+STATUS_POLL = 10.0
 
 
 class Deployer(Loop):
@@ -58,6 +59,8 @@ class Deployer(Loop):
         self.owner = owner
         self._applied: str | None = None  # the hash of the last config Serve accepted from us
         self._cleaned = 0.0
+        self._statuses: dict[str, Any] = {}
+        self._polled = 0.0
 
     async def stop(self) -> None:
         await super().stop()
@@ -75,11 +78,21 @@ class Deployer(Loop):
             return
         desired = self.serve_config(endpoints, versions)
         digest = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
+        changed = digest != self._applied
+        # Serve's status is read while something waits on it, and every STATUS_POLL seconds otherwise:
+        # each read costs the Ray dashboard (on the head, beside the replicas) real work
+        waiting = any(
+            e.status in ("deploying", "deleting") or (e.canary_version_id is not None and not e.canary_ready)
+            for e in endpoints
+        )
         try:
-            if digest != self._applied:
+            if changed:
                 await self.serve.apply(desired)
                 self._applied = digest
-            statuses = await self.serve.applications()
+            if changed or waiting or time.monotonic() - self._polled > STATUS_POLL:
+                self._statuses = await self.serve.applications()
+                self._polled = time.monotonic()
+            statuses = self._statuses
         except LaunchError as exc:
             log.warning("deployer: %s", exc)
             self._applied = None

@@ -14,13 +14,13 @@ all controllers never exceeds the limit.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +37,7 @@ from dljobs.controller.errors import ApiError, invalid, not_found, unauthorized
 from dljobs.controller.services.auth import PrincipalCache, authenticate, hash_token
 from dljobs.controller.services.endpoints import SWITCH, app_name
 from dljobs.controller.services.monitoring import StatsBook
+from dljobs.controller.services.serve_http import ServeHTTP, ServeTransportError
 from dljobs.controller.settings import ServingSettings
 from dljobs.spec.inputs import InputError, InputSchema, check_inputs
 from dljobs.spec.serving import ENDPOINT_KEY_PREFIX
@@ -153,7 +154,7 @@ class Gateway:
     _routes: dict[str, Route] = field(default_factory=dict)
     _keys: dict[str, tuple[int, float]] = field(default_factory=dict)  # key hash -> (endpoint id, until)
     _inflight: dict[int, int] = field(default_factory=dict)
-    _client: httpx.AsyncClient | None = None
+    _client: ServeHTTP | None = None
     limiter: RateLimiter | None = None
 
     def __post_init__(self) -> None:
@@ -161,13 +162,12 @@ class Gateway:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> ServeHTTP:
         if self._client is None:
-            limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-            self._client = httpx.AsyncClient(base_url=self.settings.serve_url, limits=limits, timeout=30.0)
+            self._client = ServeHTTP(self.settings.serve_url)
         return self._client
 
     def forget(self, name: str) -> None:
@@ -343,47 +343,45 @@ class Gateway:
         """POST to the version's Serve application; an application that is gone (a switch this controller
         has not seen yet) is retried once on another version of the endpoint."""
         client = self.client()
+        body = json.dumps(payload, separators=(",", ":")).encode()
         for attempt in range(2):
             try:
-                response = await client.post(f"/{target.app}", json=payload, timeout=timeout)
-            except httpx.TimeoutException:
+                status, answer = await client.post(f"/{target.app}", body, timeout)
+            except TimeoutError:
                 raise ApiError(
                     503,
                     "timeout",
                     f"the model did not answer within {timeout:g}s",
                     headers={"Retry-After": "1"},
                 ) from None
-            except httpx.TransportError as exc:
+            except ServeTransportError as exc:
                 if attempt == 0 and (other := route.fallback(target)) is not None:
                     target = other
                     continue
                 raise ApiError(
-                    503,
-                    "unavailable",
-                    f"Ray Serve is unreachable: {type(exc).__name__}",
-                    headers={"Retry-After": "2"},
+                    503, "unavailable", f"Ray Serve is unreachable: {exc}", headers={"Retry-After": "2"}
                 ) from None
-            if response.status_code == 200:
-                return response.json(), target
-            if response.status_code == 404 and attempt == 0:
+            if status == 200:
+                return json.loads(answer), target
+            if status == 404 and attempt == 0:
                 self.forget(route.name)
                 fresh = await self.route(route.name)
                 other = fresh.pick()
                 if other is not None and other.app != target.app:
                     target = other
                     continue
-            if response.status_code == 422:
-                detail = (response.json().get("error") or {}) if _is_json(response) else {}
+            if status == 422:
+                detail = _error_of(answer)
                 raise invalid(
                     detail.get("field") or "inputs",
                     detail.get("message") or "invalid inputs",
                     code="invalid_input",
                 )
-            if response.status_code in (503, 429):
+            if status in (503, 429):
                 raise ApiError(
                     503, "overloaded", f"endpoint '{route.name}' is at capacity", headers={"Retry-After": "1"}
                 )
-            raise ApiError(502, "model_error", f"the model failed ({response.status_code})")
+            raise ApiError(502, "model_error", f"the model failed ({status})")
         raise ApiError(
             503, "unavailable", "no version of the endpoint answered", headers={"Retry-After": "1"}
         )
@@ -395,8 +393,12 @@ def _bounds(config: dict[str, Any]) -> tuple[int, int]:
     return parse_replicas(config.get("replicas", "1"))
 
 
-def _is_json(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("application/json")
+def _error_of(answer: bytes) -> dict[str, Any]:
+    try:
+        error = json.loads(answer).get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
 
 
 async def flush_stats(gateway: Gateway, session: AsyncSession) -> int:
