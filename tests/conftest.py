@@ -74,11 +74,41 @@ def settings(clean_database: str, ray_head: object, tmp_path: Path):  # type: ig
         auth={"bootstrap_admin_token": ADMIN_TOKEN},
         scheduler={"enabled": False, "interval": 0.2},
         reconciler={"enabled": False, "interval": 0.2},
+        serving={"enabled": False, "interval": 0.3},
     )
     return value
 
 
 ADMIN_TOKEN = "dlj_test-admin-token-000000000000000000000"
+
+
+@pytest.fixture(scope="session")
+def serve_port() -> int:
+    """Ray Serve's proxy port on the session's head: fixed once Serve starts, so one per session."""
+    from dljobs.controller.ray_head import free_port
+
+    return free_port()
+
+
+@pytest.fixture
+def serving_settings(settings, serve_port):  # type: ignore[no-untyped-def]
+    """Settings with the deployer loop on (fast ticks, short drains) and Serve on the session's port."""
+    settings.serving.enabled = True
+    settings.serving.interval = 0.3
+    settings.serving.http_port = serve_port
+    settings.serving.drain_seconds = 3.0
+    settings.serving.route_ttl = 0.2
+    return settings
+
+
+@pytest.fixture
+def serving_api(serving_settings):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from dljobs.controller.app import create_app
+
+    with TestClient(create_app(serving_settings, migrate=False)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from dljobs.cli import admin, jobs, specs, stack, sweeps, training
+from dljobs.cli import admin, jobs, serving, specs, stack, sweeps, training
 
 app = typer.Typer(
     name="dljobs",
@@ -29,7 +29,7 @@ def _root(
         os.environ["DLJOBS_DEBUG"] = "1"
 
 
-for module in (stack, specs, jobs, training, sweeps, admin):
+for module in (stack, specs, jobs, training, sweeps, serving, admin):
     module.register(app)
 
 

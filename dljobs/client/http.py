@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from dljobs.client.errors import ConnectionFailed, NotFound, ServerError, from_response
-from dljobs.spec import api
+from dljobs.spec import api, serving
 from dljobs.spec.api import API_PREFIX
 from dljobs.spec.status import JobStatus
 
@@ -239,6 +239,77 @@ class Client:
 
     def webhook_deliveries(self, project: str, webhook_id: int) -> list[dict[str, Any]]:
         return list(self._send("GET", f"/projects/{project}/webhooks/{webhook_id}/deliveries").json())
+
+    # ---- models and endpoints -----------------------------------------------------------------------------
+
+    def list_models(self, project: str | None = None) -> list[serving.RegisteredModel]:
+        params = {"project": project} if project else None
+        return [
+            serving.RegisteredModel.model_validate(m)
+            for m in self._send("GET", "/models", params=params).json()
+        ]
+
+    def show_model(self, name: str, project: str | None = None) -> serving.RegisteredModel:
+        params = {"project": project} if project else None
+        return serving.RegisteredModel.model_validate(
+            self._send("GET", f"/models/{name}", params=params).json()
+        )
+
+    def model_version(self, name: str, version: str, project: str | None = None) -> serving.ModelVersion:
+        params = {"project": project} if project else None
+        response = self._send("GET", f"/models/{name}/versions/{version}", params=params)
+        return serving.ModelVersion.model_validate(response.json())
+
+    def register_model(self, name: str, job: str, trial: int | None = None) -> serving.ModelVersion:
+        body = {"name": name, "job": job, "trial": trial}
+        return serving.ModelVersion.model_validate(self._send("POST", "/models", json=body).json())
+
+    def promote_model(
+        self, name: str, version: str, stage: str, project: str | None = None
+    ) -> serving.ModelVersion:
+        params = {"project": project} if project else None
+        response = self._send(
+            "POST", f"/models/{name}/versions/{version}/stage", json={"stage": stage}, params=params
+        )
+        return serving.ModelVersion.model_validate(response.json())
+
+    def deploy(self, body: dict[str, Any]) -> serving.DeployedEndpoint:
+        return serving.DeployedEndpoint.model_validate(self._send("POST", "/endpoints", json=body).json())
+
+    def list_endpoints(self, project: str | None = None) -> list[serving.Endpoint]:
+        params = {"project": project} if project else None
+        return [
+            serving.Endpoint.model_validate(e) for e in self._send("GET", "/endpoints", params=params).json()
+        ]
+
+    def get_endpoint(self, name: str) -> serving.Endpoint:
+        return serving.Endpoint.model_validate(self._send("GET", f"/endpoints/{name}").json())
+
+    def endpoint_stats(self, name: str, window: int = 300) -> serving.EndpointStats:
+        response = self._send("GET", f"/endpoints/{name}/stats", params={"window": window})
+        return serving.EndpointStats.model_validate(response.json())
+
+    def promote_canary(self, name: str) -> serving.Endpoint:
+        return serving.Endpoint.model_validate(self._send("POST", f"/endpoints/{name}/promote").json())
+
+    def rollback_canary(self, name: str) -> serving.Endpoint:
+        return serving.Endpoint.model_validate(self._send("POST", f"/endpoints/{name}/rollback").json())
+
+    def delete_endpoint(self, name: str) -> serving.Endpoint:
+        return serving.Endpoint.model_validate(self._send("DELETE", f"/endpoints/{name}").json())
+
+    def create_endpoint_key(self, name: str, key_name: str = "default") -> serving.CreatedEndpointKey:
+        response = self._send("POST", f"/endpoints/{name}/keys", json={"name": key_name})
+        return serving.CreatedEndpointKey.model_validate(response.json())
+
+    def predict(self, name: str, inputs: list[Any], key: str | None = None) -> serving.Prediction:
+        """One call of an endpoint, with its key or this client's token. Not retried (not idempotent)."""
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        try:
+            response = self._http.post(f"/endpoints/{name}/predict", json={"inputs": inputs}, headers=headers)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot reach the dljobs server at {self.url}: {_why(exc)}") from None
+        return serving.Prediction.model_validate(self._check(response).json())
 
     # ---- health -------------------------------------------------------------------------------------------
 

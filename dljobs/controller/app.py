@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dljobs import __version__
-from dljobs.controller.api import bundles, errors, health, identity, jobs, operations, reports, webhooks
+from dljobs.controller.api import (
+    bundles,
+    endpoints,
+    errors,
+    health,
+    identity,
+    jobs,
+    models,
+    operations,
+    reports,
+    webhooks,
+)
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics, RequestTelemetry, configure_logging
@@ -49,8 +60,9 @@ def create_app(
     )
     errors.install(app)
     # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
-    for module in (health, jobs, reports, identity, bundles, webhooks, operations):
+    for module in (health, jobs, reports, identity, bundles, webhooks, operations, models, endpoints):
         app.include_router(module.router)
+    app.include_router(endpoints.predict_router)
     mount_dashboard(app)
     app.add_middleware(RequestTelemetry, metrics=metrics)
     app.add_middleware(

@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dljobs.controller.db.engine import create_engine, session_factory
 from dljobs.controller.db.migrate import upgrade
 from dljobs.controller.launchers.base import Launcher
+from dljobs.controller.launchers.serve import ServeClient
 from dljobs.controller.loops.base import Loop
+from dljobs.controller.loops.deployer import Deployer
 from dljobs.controller.loops.notifier import Notifier
 from dljobs.controller.loops.reconciler import Reconciler
 from dljobs.controller.loops.scheduler import Scheduler
 from dljobs.controller.ray_head import LocalRayHead, free_port
 from dljobs.controller.services.auth import PrincipalCache, ensure_admin, new_token
+from dljobs.controller.services.gateway import Gateway
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics
 from dljobs.spec.local import RAY_HEAD_PID_FILE, TOKEN_FILE
@@ -39,6 +42,8 @@ class Runtime:
     scheduler: Scheduler
     reconciler: Reconciler
     notifier: Notifier
+    deployer: Deployer
+    gateway: Gateway
     owner: str
     ray_head: LocalRayHead | None = None
     principals: PrincipalCache = field(default_factory=PrincipalCache)
@@ -70,7 +75,7 @@ class Runtime:
 
     @property
     def loops(self) -> tuple[Loop, ...]:
-        return (self.scheduler, self.reconciler, self.notifier)
+        return (self.scheduler, self.reconciler, self.notifier, self.deployer)
 
     async def stop(self) -> None:
         for loop in self.loops:
@@ -78,6 +83,7 @@ class Runtime:
         if self._ray_start is not None:
             await asyncio.gather(self._ray_start, return_exceptions=True)
         await self.launcher.close()
+        await self.gateway.close()
         if self.ray_head is not None:
             await asyncio.to_thread(self.ray_head.stop)
             (self.settings.home / RAY_HEAD_PID_FILE).unlink(missing_ok=True)
@@ -123,6 +129,7 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
         settings.storage_url, endpoint_url=settings.storage.s3_endpoint_url, region=settings.storage.s3_region
     )
     ray_head: LocalRayHead | None = None
+    serve_address, serve_token = settings.ray.address, settings.ray.resolved_token()
     if settings.launcher.kind == "kuberay_rayjob":
         from dljobs.controller.launchers.kuberay import RayJobLauncher
 
@@ -140,12 +147,20 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
                 log_file=settings.home / "ray-head.log",
             )
             address, token = ray_head.dashboard_url, ray_head.token
+            serve_address, serve_token = address, token
         launcher = RayJobsLauncher(address, token, timeout=settings.ray.request_timeout)
     reconciler = Reconciler(settings, sessions, launcher, store, owner)
     scheduler = Scheduler(settings, sessions, launcher, store, owner, on_launched=reconciler.wake)
     notifier = Notifier(settings, sessions, owner)
+    principals = PrincipalCache()
+    gateway = Gateway(settings.serving, sessions, principals)
+    # Serve answers a PUT once it has taken the config, which can take a while on a busy head
+    serve = ServeClient(serve_address, serve_token, timeout=max(settings.ray.request_timeout, 60.0))
+    deployer = Deployer(settings, sessions, serve, gateway, owner)
+    if not serve_address:
+        deployer.enabled = False  # no Ray dashboard to reach (KubeRay without a standing cluster)
     metrics = metrics or ControllerMetrics()
-    for loop in (scheduler, reconciler, notifier):
+    for loop in (scheduler, reconciler, notifier, deployer):
         loop.metrics = metrics
     return Runtime(
         settings,
@@ -156,7 +171,10 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
         scheduler,
         reconciler,
         notifier,
+        deployer,
+        gateway,
         owner,
         ray_head,
+        principals=principals,
         metrics=metrics,
     )

@@ -103,6 +103,30 @@ class NotifierSettings(LoopSettings):
     batch_size: int = Field(default=50, ge=1)
 
 
+class ServingSettings(LoopSettings):
+    """The deployer loop and the predict gateway."""
+
+    interval: float = 1.0
+    http_url: str = Field(
+        default="",
+        description="where the controller reaches Ray Serve's proxy; empty: http://HOST:PORT below",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Serve's proxy host (set when Serve starts)")
+    http_port: int = Field(default=8000, ge=1, le=65535, description="Serve's proxy port")
+    drain_seconds: float = Field(
+        default=15.0, ge=0, description="a version switched away from keeps serving this long"
+    )
+    route_ttl: float = Field(
+        default=1.0, ge=0, description="seconds a controller reuses an endpoint's routing"
+    )
+    stats_window: int = Field(default=300, ge=10, description="seconds the canary check and `show` look back")
+    lease_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def serve_url(self) -> str:
+        return (self.http_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+
 class LauncherSettings(BaseModel):
     kind: Literal["ray_jobs", "kuberay_rayjob"] = "ray_jobs"
     namespace: str = "default"
@@ -145,6 +169,7 @@ class Settings(BaseSettings):
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def database_url(self) -> str:

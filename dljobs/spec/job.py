@@ -12,6 +12,7 @@ from dljobs.spec.data import DataSpec
 from dljobs.spec.durations import format_duration
 from dljobs.spec.errors import shown
 from dljobs.spec.params import BUILTIN_MODELS
+from dljobs.spec.serving import DeploySpec
 from dljobs.spec.suggest import did_you_mean
 from dljobs.spec.sweep import SweepSpec
 from dljobs.spec.training import TrainingSpec
@@ -152,6 +153,9 @@ class JobSpec(StrictModel):
     retries: int = Field(default=2, ge=0, le=100, description="restarts after infrastructure failures")
     timeout: Duration = Field(default=24 * 3600, description="such as 90m or 2h; at most 366d")
     sweep: SweepSpec | None = Field(default=None, description="search hyperparameters: one trial per point")
+    deploy: DeploySpec | None = Field(
+        default=None, description="on success, register the model and serve it at this endpoint"
+    )
 
     @field_validator("timeout")
     @classmethod
@@ -172,6 +176,12 @@ class JobSpec(StrictModel):
     def _sweep_trains(self) -> JobSpec:
         if self.sweep is not None and self.workload.kind == "command":
             raise ValueError("sweep: a sweep trains a built-in model or an entrypoint, not a command")
+        return self
+
+    @model_validator(mode="after")
+    def _deploy_needs_a_model(self) -> JobSpec:
+        if self.deploy is not None and not self.workload.model:
+            raise ValueError("deploy: only built-in models are served (custom code leaves no model.ts)")
         return self
 
     @property

@@ -258,3 +258,135 @@ class WebhookDeliveryModel(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---- serving: the model registry, endpoints and what they measured ----------------------------------------
+
+
+class RegisteredModelModel(Base):
+    """A named model in a project; its versions come from jobs (or a sweep's best trial)."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project_id", "name"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelVersionModel(Base):
+    """One version of a registered model: where its artifacts are, how well it did, where it came from."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        UniqueConstraint("model_id", "job_id", "trial_id"),
+        _AUTOINC,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16), default="none")  # none | staging | production | archived
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(BigIntId)
+    artifacts_uri: Mapped[str] = mapped_column(Text)  # the job's (or trial's) artifacts prefix
+    task: Mapped[str | None] = mapped_column(String(32))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    card: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # job, resolved spec, data fingerprint, code
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stage_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EndpointModel(Base):
+    """A served model: the desired state the deployer loop makes true on Ray Serve.
+
+    Traffic goes to `stable_version_id`, and `canary_percent` of it to `canary_version_id` once the
+    canary's application is running (`canary_ready`). A version switched away from keeps its application
+    until `draining_until`, so requests routed to it before the switch still find it.
+    """
+
+    __tablename__ = "endpoints"
+    __table_args__ = _AUTOINC
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # deploying | ready | failed | deleting
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # replicas, batching, limits, thresholds
+    stable_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    canary_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    canary_ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    canary_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draining_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    draining_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change of desired state
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EndpointEventModel(Base):
+    """What happened to an endpoint: deployed, canary started, rolled back, promoted."""
+
+    __tablename__ = "endpoint_events"
+    __table_args__ = (Index("ix_endpoint_events_endpoint_id_id", "endpoint_id", "id"), _AUTOINC)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class EndpointKeyModel(Base):
+    """An endpoint's API key. Only its SHA-256 is stored."""
+
+    __tablename__ = "endpoint_keys"
+    __table_args__ = _AUTOINC
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateWindowModel(Base):
+    """The rate limit's counter: requests granted to an endpoint in one second, shared by every controller."""
+
+    __tablename__ = "endpoint_rate_windows"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix second
+    granted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EndpointStatsModel(Base):
+    """Measurements one controller took for one endpoint version over a short period (insert-only)."""
+
+    __tablename__ = "endpoint_stats"
+    __table_args__ = (
+        Index("ix_endpoint_stats_endpoint_id_period_end", "endpoint_id", "period_end"),
+        _AUTOINC,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    version_id: Mapped[int | None] = mapped_column(Integer)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)  # 4xx: bad input, limits, rate
+    inputs: Mapped[int] = mapped_column(Integer, default=0)
+    latency: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # histogram: upper bound (ms) -> count
+    predictions: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # class -> count, or value histogram
+    features: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # feature -> bin counts (for PSI)

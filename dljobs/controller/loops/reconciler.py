@@ -21,6 +21,7 @@ from dljobs.controller.db.leasing import claim_jobs, confirm_launch, guarded_upd
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Launcher, LaunchError, LaunchState, LaunchStatus
 from dljobs.controller.loops.base import Loop
+from dljobs.controller.services import endpoints, registry
 from dljobs.controller.services.auth import JOB_TOKEN_PREFIX, hash_token, new_token
 from dljobs.controller.services.launching import (
     build_request,
@@ -229,11 +230,18 @@ class Reconciler(Loop):
                 )
             return
         await self._archive_logs(job)
+        card = await registry.read_card(self.store, job.id)
         async with self.sessions() as session, session.begin():
             await register_artifacts(session, self.store, job.id, records)
             ended = await change_status(
                 session, job, S.SUCCEEDED, f"succeeded with {len(records)} artifacts", held_lease=lease
             )
+            if ended and card is not None:
+                # the model joins the registry (and its endpoint, for a deploy: section) in the
+                # transaction that records the success
+                version = await registry.register_version(session, self.store, job, card)
+                if job.spec.get("deploy"):
+                    await endpoints.deploy_from_job(session, job, version)
         if ended:
             await self._release_launch(job)
 

@@ -1,0 +1,1 @@
+"""What runs on Ray Serve: one application per served model version (see `app.build`)."""
