@@ -82,11 +82,15 @@ def all_jobs(client: Client) -> list[Any]:
 
 
 def wait_all_terminal(client: Client) -> list[Any]:
-    deadline = time.monotonic() + WAIT_LIMIT
+    """Until every job has ended; a hang is WAIT_LIMIT seconds without one more job ending."""
+    deadline, ended = time.monotonic() + WAIT_LIMIT, -1
     while True:
         jobs = all_jobs(client)
-        if all(j.status.value in TERMINAL_NAMES for j in jobs):
+        now_ended = sum(j.status.value in TERMINAL_NAMES for j in jobs)
+        if now_ended == len(jobs):
             return jobs
+        if now_ended > ended:
+            deadline, ended = time.monotonic() + WAIT_LIMIT, now_ended
         assert time.monotonic() < deadline, Counter(j.status.value for j in jobs)
         time.sleep(0.5)
 
