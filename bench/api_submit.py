@@ -22,16 +22,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from itertools import count
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.controller import launch_controller  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop, request_bytes  # noqa: E402
 from dljobs.controller.ray_head import free_port  # noqa: E402
 from dljobs.processes import stop_popen_group  # noqa: E402
@@ -63,23 +61,7 @@ def start_server(database_url: str, home: Path, workers: int = 1) -> tuple[subpr
         "DLJOBS_SERVER__PORT": str(port),
         "DLJOBS_SERVER__WORKERS": str(workers),
     }
-    with open(home / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dljobs.controller", "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the controller did not start; see {home / 'server.log'}")
+    return launch_controller(env, home, port)
 
 
 def submit_request(url: str):  # type: ignore[no-untyped-def]

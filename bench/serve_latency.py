@@ -33,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.controller import launch_controller  # noqa: E402
 from bench.loadgen import Result, closed_loop, request_bytes  # noqa: E402
 from dljobs.controller.ray_head import LocalRayHead, free_port  # noqa: E402
 from dljobs.processes import stop_popen_group  # noqa: E402
@@ -94,23 +95,7 @@ def start_controller(home: Path, head: LocalRayHead, serve_port: int) -> tuple[s
         "DLJOBS_SERVING__HTTP_PORT": str(serve_port),
         "DLJOBS_SERVER__PORT": str(port),
     }
-    with open(home / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dljobs.controller", "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the controller did not start; see {home / 'server.log'}")
+    return launch_controller(env, home, port)
 
 
 def trained_job(url: str, home: Path, model_dir: Path) -> int:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
 
 # Ray job error types that mean the platform failed, not the user's code (retried within the job's budget).
 RAY_INFRASTRUCTURE_ERRORS = frozenset(
@@ -99,3 +101,31 @@ class Launcher(Protocol):
     async def capacity(self) -> Capacity: ...
 
     async def close(self) -> None: ...
+
+
+class RayRestClient:
+    """An async client of the Ray head's REST API (the dashboard port), sending the cluster's token."""
+
+    service = "the Ray cluster"
+
+    def __init__(self, address: str, token: str | None, timeout: float = 15.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.address = address.rstrip("/")
+        self._token = token
+        self._client = httpx.AsyncClient(base_url=self.address, headers=headers, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise LaunchError(
+                f"{self.service} at {self.address} is unreachable: {exc.__class__.__name__}"
+            ) from None
+        if response.status_code in (401, 403):
+            raise LaunchError(
+                f"the Ray cluster refused our token ({response.status_code}): check the Ray token"
+            )
+        return response

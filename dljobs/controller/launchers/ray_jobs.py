@@ -10,8 +10,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from dljobs.controller.launchers.base import (
     RAY_INFRASTRUCTURE_ERRORS,
     Capacity,
@@ -19,35 +17,14 @@ from dljobs.controller.launchers.base import (
     LaunchRequest,
     LaunchState,
     LaunchStatus,
+    RayRestClient,
 )
 
 # The runner exits with EX_TEMPFAIL when what failed was the platform (storage unreachable, say).
 INFRASTRUCTURE_EXIT_CODE = 75
 
 
-class RayJobsLauncher:
-    def __init__(self, address: str, token: str | None, timeout: float = 15.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.address = address.rstrip("/")
-        self._token = token
-        self._client = httpx.AsyncClient(base_url=self.address, headers=headers, timeout=timeout)
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise LaunchError(
-                f"the Ray cluster at {self.address} is unreachable: {exc.__class__.__name__}"
-            ) from None
-        if response.status_code in (401, 403):
-            raise LaunchError(
-                f"the Ray cluster refused our token ({response.status_code}): check the Ray token"
-            )
-        return response
-
+class RayJobsLauncher(RayRestClient):
     async def submit(self, request: LaunchRequest) -> None:
         runtime_env: dict[str, Any] = {"env_vars": request.env}
         if request.code_bundle is not None:

@@ -8,32 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from dljobs.controller.launchers.base import LaunchError
+from dljobs.controller.launchers.base import LaunchError, RayRestClient
 
 APPLICATIONS = "/api/serve/applications/"
 
 
-class ServeClient:
-    def __init__(self, address: str, token: str | None, timeout: float = 15.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.address = address.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self.address, headers=headers, timeout=timeout)
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise LaunchError(
-                f"Ray Serve at {self.address} is unreachable: {exc.__class__.__name__}"
-            ) from None
-        if response.status_code in (401, 403):
-            raise LaunchError(f"the Ray cluster refused our token ({response.status_code})")
-        return response
+class ServeClient(RayRestClient):
+    service = "Ray Serve"
 
     async def apply(self, config: dict[str, Any]) -> None:
         """Deploy `config` (a multi-application Serve config); returns once Serve accepted it."""
