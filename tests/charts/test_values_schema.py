@@ -56,6 +56,14 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"ray": {"cluster": {"enabled": False}}},
         ["/launcher/kind", "kuberay_rayjob"],
     ),
+    (
+        "serving-without-cluster",
+        {"launcher": {"kind": "kuberay_rayjob"}, "ray": {"cluster": {"enabled": False}}},
+        ["/serving/enabled", "ray.cluster.enabled is false"],
+    ),
+    ("serving-port-taken", {"serving": {"port": 8265}}, ["/serving/port"]),
+    ("serving-url", {"serving": {"httpUrl": "serve:8000"}}, ["/serving/httpUrl", "does not match"]),
+    ("serving-typo", {"serving": {"drain": 5}}, ["/serving", "'drain' not allowed"]),
     ("bucket-name", {"storage": {"s3": {"bucket": "My_Bucket"}}}, ["/storage/s3/bucket"]),
     (
         "env-value-and-secret",

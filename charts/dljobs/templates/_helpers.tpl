@@ -57,6 +57,15 @@
 {{- printf "http://%s-head-svc.%s.svc.cluster.local:8265" (include "dljobs.rayClusterName" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/* Serve's HTTP proxy, as the controller reaches it: the head Service's serve port unless serving.httpUrl. */}}
+{{- define "dljobs.serveUrl" -}}
+{{- if .Values.serving.httpUrl -}}
+{{- .Values.serving.httpUrl -}}
+{{- else -}}
+{{- printf "http://%s-head-svc.%s.svc.cluster.local:%d" (include "dljobs.rayClusterName" .) .Release.Namespace (int .Values.serving.port) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "dljobs.storageUrl" -}}
 {{- $prefix := trimAll "/" .Values.storage.s3.prefix -}}
 {{- if $prefix -}}s3://{{ .Values.storage.s3.bucket }}/{{ $prefix }}{{- else -}}s3://{{ .Values.storage.s3.bucket }}{{- end -}}
