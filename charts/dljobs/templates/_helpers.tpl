@@ -212,6 +212,9 @@ seccompProfile:
 {{- if and .Values.ray.cpuWorkers.enabled (hasKey $names "cpu") -}}
 {{- fail "ray.gpuWorkerGroups: the name \"cpu\" is taken by ray.cpuWorkers" -}}
 {{- end -}}
+{{- if and .Values.serving.enabled (not .Values.ray.cluster.enabled) -}}
+{{- fail "serving.enabled: Ray Serve runs on the shared RayCluster, which ray.cluster.enabled false turns off; set serving.enabled to false" -}}
+{{- end -}}
 {{- if gt (int .Values.ray.cpuWorkers.minReplicas) (int .Values.ray.cpuWorkers.maxReplicas) -}}
 {{- fail (printf "ray.cpuWorkers: minReplicas %d is above maxReplicas %d" (int .Values.ray.cpuWorkers.minReplicas) (int .Values.ray.cpuWorkers.maxReplicas)) -}}
 {{- end -}}
