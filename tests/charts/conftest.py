@@ -62,7 +62,20 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "controller": {"publicUrl": "https://dljobs.ml.example.org"},
     },
     "rayjob-launcher": {"launcher": {"kind": "kuberay_rayjob"}, "ray": {"gpuWorkerGroups": GPU_GROUPS}},
-    "rayjob-only": {"launcher": {"kind": "kuberay_rayjob"}, "ray": {"cluster": {"enabled": False}}},
+    "rayjob-only": {
+        "launcher": {"kind": "kuberay_rayjob"},
+        "ray": {"cluster": {"enabled": False}},
+        "serving": {"enabled": False},
+    },
+    "serving-tuned": {
+        "serving": {
+            "port": 8300,
+            "httpUrl": "http://serve-proxy.ml.svc.cluster.local:8300",
+            "drainSeconds": 60,
+            "routeTtlSeconds": 0.5,
+            "statsWindowSeconds": 600,
+        }
+    },
     "network-policy-off": {"networkPolicy": {"enabled": False}},
     "irsa": {
         "storage": {

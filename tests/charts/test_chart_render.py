@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dljobs.controller.settings import ServingSettings
 from tests.charts import policy
 from tests.charts.conftest import CHART, COMBINATIONS, NAMESPACE, RELEASE, find, one
 from tests.charts.kube_schemas import (
@@ -213,6 +214,9 @@ def test_default_install_wires_the_controller(render: Render) -> None:
     assert plain["DLJOBS_LAUNCHER__KIND"] == "ray_jobs"
     assert plain["DLJOBS_LAUNCHER__NAMESPACE"] == NAMESPACE
     assert plain["DLJOBS_LAUNCHER__RAY_IMAGE"] == "dljobs/ray:0.1.0"
+    assert plain["DLJOBS_SERVING__ENABLED"] == "true"
+    assert plain["DLJOBS_SERVING__HTTP_HOST"] == "0.0.0.0" and plain["DLJOBS_SERVING__HTTP_PORT"] == "8000"
+    assert plain["DLJOBS_SERVING__HTTP_URL"] == "http://dljobs-ray-head-svc.ml.svc.cluster.local:8000"
     assert policy.secret_ref(env["DLJOBS_DATABASE__URL"]) == ("dljobs-postgresql", "url")
     assert policy.secret_ref(env["DLJOBS_RAY__TOKEN"]) == ("dljobs-ray-auth", "auth_token")
     assert policy.secret_ref(env["DLJOBS_AUTH__BOOTSTRAP_ADMIN_TOKEN"]) == ("dljobs-admin-token", "token")
@@ -370,6 +374,50 @@ def test_network_policy_lets_only_the_controller_and_ray_reach_the_head(render: 
     assert policy.ingress_allowed(policies, postgres, controller, 5432)
     assert policy.ingress_allowed(policies, postgres, migrations, 5432)
     assert not policy.ingress_allowed(policies, postgres, worker, 5432)
+
+
+def head_ports(objects: list[dict[str, Any]]) -> dict[str, int]:
+    head = one(objects, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    return {port["name"]: port["containerPort"] for port in head["ports"]}
+
+
+def test_serving_settings_reach_the_controller_and_the_ray_head(render: Render) -> None:
+    """The controller's serving settings come from the values (as ServingSettings reads them), and Serve's
+    proxy port is on the head container, which KubeRay publishes on the head Service."""
+    objects = render("serving-tuned")
+    container = one(objects, "Deployment", RELEASE)["spec"]["template"]["spec"]["containers"][0]
+    plain = {name: e["value"] for name, e in policy.env_of(container).items() if "value" in e}
+    serving = ServingSettings.model_validate(
+        {
+            key.removeprefix("DLJOBS_SERVING__").lower(): value
+            for key, value in plain.items()
+            if key.startswith("DLJOBS_SERVING__")
+        }
+    )
+    assert serving.enabled and serving.http_host == "0.0.0.0" and serving.http_port == 8300
+    assert serving.serve_url == "http://serve-proxy.ml.svc.cluster.local:8300"
+    assert (serving.drain_seconds, serving.route_ttl, serving.stats_window) == (60, 0.5, 600)
+    assert head_ports(objects)["serve"] == 8300
+    assert head_ports(render("default"))["serve"] == 8000
+    # No shared cluster, no Serve: the deployer stays off and nothing points at a proxy.
+    objects = render("rayjob-only")
+    env = policy.env_of(one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    assert env["DLJOBS_SERVING__ENABLED"]["value"] == "false"
+    assert "DLJOBS_SERVING__HTTP_URL" not in env
+
+
+def test_network_policy_lets_only_the_controller_reach_serve(render: Render) -> None:
+    for combination, port in (("default", 8000), ("serving-tuned", 8300)):
+        objects = render(combination)
+        policies = find(objects, "NetworkPolicy")
+        pods = {pod.where: pod.labels for obj in objects for pod in policy.pod_specs(obj)}
+        controller = pods[f"Deployment/{RELEASE}"]
+        for target in (pods["RayCluster/dljobs-ray/head"], pods["RayCluster/dljobs-ray/cpu"]):
+            assert policy.ingress_allowed(policies, target, controller, port)
+            assert policy.ingress_allowed(policies, target, pods["RayCluster/dljobs-ray/cpu"], port)
+            for source in (pods["Job/dljobs-migrate"], pods["StatefulSet/dljobs-postgresql"], {"app": "x"}):
+                assert not policy.ingress_allowed(policies, target, source, port)
+        assert not policy.ingress_allowed(policies, pods["RayCluster/dljobs-ray/head"], controller, 8001)
 
 
 def test_network_policy_switch_turns_them_off(render: Render) -> None:

@@ -56,6 +56,9 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"ray": {"cluster": {"enabled": False}}},
         ["/launcher/kind", "kuberay_rayjob"],
     ),
+    ("serving-port-taken", {"serving": {"port": 8265}}, ["/serving/port"]),
+    ("serving-url", {"serving": {"httpUrl": "serve:8000"}}, ["/serving/httpUrl", "does not match"]),
+    ("serving-typo", {"serving": {"drain": 5}}, ["/serving", "'drain' not allowed"]),
     ("bucket-name", {"storage": {"s3": {"bucket": "My_Bucket"}}}, ["/storage/s3/bucket"]),
     (
         "env-value-and-secret",
@@ -69,6 +72,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["/controller/extraEnv/0"],
     ),
     # Checks the schema cannot express run in the templates and fail the same way.
+    (
+        "serving-without-cluster",
+        {"launcher": {"kind": "kuberay_rayjob"}, "ray": {"cluster": {"enabled": False}}},
+        ["serving.enabled: Ray Serve runs on the shared RayCluster", "set serving.enabled to false"],
+    ),
     (
         "min-above-max",
         gpu_group(minReplicas=3, maxReplicas=1),

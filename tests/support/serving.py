@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -34,19 +35,49 @@ def trained_job(api: Any, headers: dict[str, str], settings: Any, **overrides: A
     store = open_store(settings.storage_url)
     store.put_bytes(f"jobs/{job['id']}/card.json", json.dumps(DIGITS_CARD).encode())
     store.put_bytes(f"jobs/{job['id']}/model.ts", b"not a real model")
+    _mark_succeeded(settings.database_url, job["id"])
+    return job
 
+
+def trained_sweep(
+    api: Any, headers: dict[str, str], settings: Any, trials: list[dict[str, Any]], *, best: int | None
+) -> dict[str, Any]:
+    """A sweep marked SUCCEEDED with its trial rows (reported with the job's token, as its driver does) and
+    its best trial's model and card as the job's artifacts; `best=None` leaves the card without the sweep's
+    section (the registry then ranks the trial rows)."""
+    from tests.support.factories import sweep_spec
+    from tests.support.jobs import job_token
+
+    job = submit(api, headers, sweep_spec())
+    token = job_token(settings.database_url, job["id"])
+    response = api.post(f"/api/v1/jobs/{job['id']}/trials", json={"trials": trials}, headers=token)
+    assert response.status_code == 200, response.text
+    card = copy.deepcopy(DIGITS_CARD)
+    card["spec"] = {"name": job["name"], "training": {"optimizer": {"lr": 0.03}}}
+    if best is not None:
+        point = next(t["params"] for t in trials if t["number"] == best)
+        value = next(t["metric"] for t in trials if t["number"] == best)
+        card["sweep"] = {"best_trial": best, "point": point, "metric": "val_accuracy", "value": value}
+        card["sweep"]["trials"] = len(trials)
+    store = open_store(settings.storage_url)
+    store.put_bytes(f"jobs/{job['id']}/card.json", json.dumps(card).encode())
+    store.put_bytes(f"jobs/{job['id']}/model.ts", b"the best trial's model")
+    _mark_succeeded(settings.database_url, job["id"])
+    return job
+
+
+def _mark_succeeded(url: str, job_id: int) -> None:
     async def run() -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(url)
         async with engine.begin() as connection:
             await connection.execute(
                 update(JobModel)
-                .where(JobModel.id == job["id"])
+                .where(JobModel.id == job_id)
                 .values(status="SUCCEEDED", finished_at=utcnow(), status_reason="succeeded")
             )
         await engine.dispose()
 
     asyncio.run(run())
-    return job
 
 
 def write_tiny_classifier(store: Any, prefix: str, *, seed: int = 0, broken: bool = False) -> dict[str, Any]:

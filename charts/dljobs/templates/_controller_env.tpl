@@ -57,6 +57,23 @@
 - name: DLJOBS_LAUNCHER__RAYJOB_TEMPLATE_FILE
   value: /etc/dljobs/rayjob/template.json
 {{- end }}
+- name: DLJOBS_SERVING__ENABLED
+  value: {{ .Values.serving.enabled | quote }}
+{{- if .Values.serving.enabled }}
+{{- /* Serve's proxy listens on every interface of the Ray pods (the head Service routes to it). */}}
+- name: DLJOBS_SERVING__HTTP_HOST
+  value: 0.0.0.0
+- name: DLJOBS_SERVING__HTTP_PORT
+  value: {{ .Values.serving.port | quote }}
+- name: DLJOBS_SERVING__HTTP_URL
+  value: {{ include "dljobs.serveUrl" . | quote }}
+- name: DLJOBS_SERVING__DRAIN_SECONDS
+  value: {{ .Values.serving.drainSeconds | quote }}
+- name: DLJOBS_SERVING__ROUTE_TTL
+  value: {{ .Values.serving.routeTtlSeconds | quote }}
+- name: DLJOBS_SERVING__STATS_WINDOW
+  value: {{ .Values.serving.statsWindowSeconds | quote }}
+{{- end }}
 {{- with .Values.controller.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -57,6 +57,15 @@
 {{- printf "http://%s-head-svc.%s.svc.cluster.local:8265" (include "dljobs.rayClusterName" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/* Serve's HTTP proxy, as the controller reaches it: the head Service's serve port unless serving.httpUrl. */}}
+{{- define "dljobs.serveUrl" -}}
+{{- if .Values.serving.httpUrl -}}
+{{- .Values.serving.httpUrl -}}
+{{- else -}}
+{{- printf "http://%s-head-svc.%s.svc.cluster.local:%d" (include "dljobs.rayClusterName" .) .Release.Namespace (int .Values.serving.port) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "dljobs.storageUrl" -}}
 {{- $prefix := trimAll "/" .Values.storage.s3.prefix -}}
 {{- if $prefix -}}s3://{{ .Values.storage.s3.bucket }}/{{ $prefix }}{{- else -}}s3://{{ .Values.storage.s3.bucket }}{{- end -}}
@@ -202,6 +211,9 @@ seccompProfile:
 {{- end -}}
 {{- if and .Values.ray.cpuWorkers.enabled (hasKey $names "cpu") -}}
 {{- fail "ray.gpuWorkerGroups: the name \"cpu\" is taken by ray.cpuWorkers" -}}
+{{- end -}}
+{{- if and .Values.serving.enabled (not .Values.ray.cluster.enabled) -}}
+{{- fail "serving.enabled: Ray Serve runs on the shared RayCluster, which ray.cluster.enabled false turns off; set serving.enabled to false" -}}
 {{- end -}}
 {{- if gt (int .Values.ray.cpuWorkers.minReplicas) (int .Values.ray.cpuWorkers.maxReplicas) -}}
 {{- fail (printf "ray.cpuWorkers: minReplicas %d is above maxReplicas %d" (int .Values.ray.cpuWorkers.minReplicas) (int .Values.ray.cpuWorkers.maxReplicas)) -}}

@@ -28,7 +28,7 @@ from dljobs.controller.launchers.serve import ServeClient
 from dljobs.controller.loops.base import Loop
 from dljobs.controller.services import endpoints as service
 from dljobs.controller.services.gateway import Gateway, RateLimiter, flush_stats
-from dljobs.controller.services.monitoring import percentile, version_stats
+from dljobs.controller.services.monitoring import canary_verdict, version_stats
 from dljobs.controller.settings import Settings
 from dljobs.spec.serving import ServingConfig
 
@@ -250,19 +250,7 @@ class Deployer(Loop):
         config = ServingConfig.model_validate(endpoint.config)
         since = endpoint.canary_started_at or (utcnow() - timedelta(seconds=self.config.stats_window))
         totals = await version_stats(session, endpoint.id, since, [endpoint.canary_version_id or 0])
-        total = totals.get(endpoint.canary_version_id or 0)
-        if total is None or total["requests"] < config.min_requests:
-            return None
-        rate = total["errors"] / total["requests"]
-        if rate > config.max_error_rate:
-            return (
-                f"rolled back: the canary's error rate {rate:.1%} over {total['requests']} requests "
-                f"is above {config.max_error_rate:.1%}"
-            )
-        p99 = percentile(total["latency"], 0.99)
-        if p99 is not None and p99 > config.max_p99_ms:
-            return f"rolled back: the canary's p99 latency {p99:g} ms is above {config.max_p99_ms:g} ms"
-        return None
+        return canary_verdict(config, totals.get(endpoint.canary_version_id or 0))
 
     async def _note_failure(self, endpoints: list[EndpointModel], message: str) -> None:
         async with self.sessions() as session, session.begin():

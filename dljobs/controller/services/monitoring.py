@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import EndpointStatsModel, ModelVersionModel
-from dljobs.spec.serving import VersionStats
+from dljobs.spec.serving import ServingConfig, VersionStats
 
 # latency histogram bucket upper bounds, in milliseconds
 BUCKETS = (
@@ -213,6 +213,23 @@ async def version_stats(
         _merge(total["predictions"], row.predictions)
         _merge(total["features"], row.features)
     return totals
+
+
+def canary_verdict(config: ServingConfig, total: dict[str, Any] | None) -> str | None:
+    """Why a canary must be rolled back, from its figures over the window (`version_stats`), or None while
+    it behaves or has had fewer than `min_requests` requests to judge it by."""
+    if total is None or total["requests"] < config.min_requests:
+        return None
+    rate = total["errors"] / total["requests"]
+    if rate > config.max_error_rate:
+        return (
+            f"rolled back: the canary's error rate {rate:.1%} over {total['requests']} requests "
+            f"is above {config.max_error_rate:.1%}"
+        )
+    p99 = percentile(total["latency"], 0.99)
+    if p99 is not None and p99 > config.max_p99_ms:
+        return f"rolled back: the canary's p99 latency {p99:g} ms is above {config.max_p99_ms:g} ms"
+    return None
 
 
 def summarise(version: int | None, total: dict[str, Any], card: dict[str, Any]) -> VersionStats:

@@ -17,10 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.models import JobModel, ModelVersionModel, ProjectModel, RegisteredModelModel
+from dljobs.controller.db.models import (
+    JobModel,
+    ModelVersionModel,
+    ProjectModel,
+    RegisteredModelModel,
+    TrialModel,
+)
 from dljobs.controller.errors import conflict, invalid, not_found
 from dljobs.controller.services.auth import Principal
 from dljobs.controller.services.launching import job_prefix
+from dljobs.controller.services.trials import list_trials
 from dljobs.spec.serving import ModelVersion, RegisteredModel, parse_model_ref
 from dljobs.spec.status import JobStatus
 from dljobs.storage import ArtifactStore, StorageError
@@ -62,9 +69,11 @@ def _metrics(card: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _lineage(job: JobModel, card: dict[str, Any]) -> dict[str, Any]:
+def _lineage(
+    job: JobModel, card: dict[str, Any], trial: int | None = None, row: TrialModel | None = None
+) -> dict[str, Any]:
     data = card.get("data") or {}
-    return {
+    lineage: dict[str, Any] = {
         "job_id": job.id,
         "job_name": job.name,
         "attempt": job.attempt,
@@ -75,6 +84,58 @@ def _lineage(job: JobModel, card: dict[str, Any]) -> dict[str, Any]:
         "versions": card.get("versions") or {},
         "seed": card.get("seed"),
     }
+    if job.kind == "sweep":
+        # the sweep's spec reproduces the sweep; the trial's resolved spec reproduces this model
+        sweep = card.get("sweep") or {}
+        lineage["trial"] = trial
+        lineage["trial_spec"] = card.get("spec")
+        lineage["sweep"] = {
+            "job_id": job.id,
+            "job_name": job.name,
+            "trial": trial,
+            "point": sweep.get("point", row.params if row else None),
+            "metric": sweep.get("metric", (job.spec.get("sweep") or {}).get("metric")),
+            "value": sweep.get("value", row.metric if row else None),
+            "trials": sweep.get("trials"),
+            "best_epoch": row.best_epoch if row else None,
+            "checkpoint": row.checkpoint if row else None,
+        }
+    return lineage
+
+
+async def best_trial(session: AsyncSession, job: JobModel, card: dict[str, Any]) -> int | None:
+    """The trial whose model a sweep's artifacts hold: the card says so (the driver wrote it); a card
+    without it falls back on the trial rows, best first by the sweep's metric."""
+    number = (card.get("sweep") or {}).get("best_trial")
+    if isinstance(number, int) and not isinstance(number, bool):
+        return number
+    return (await list_trials(session, job)).progress.best_trial
+
+
+async def _sweep_trial(
+    session: AsyncSession, job: JobModel, card: dict[str, Any], trial_id: int | None
+) -> tuple[int | None, TrialModel | None]:
+    """The trial a version is of, and its row when the sweep's driver reported it. A sweep keeps only its
+    best trial's model, so naming another trial (or a trial of a job that is no sweep) is refused."""
+    if job.kind != "sweep":
+        if trial_id is not None:
+            raise invalid("trial", f"job {job.id} is not a sweep: it has no trials", code="invalid_request")
+        return None, None
+    best = await best_trial(session, job, card)
+    if best is None:
+        if trial_id is not None:
+            raise invalid("trial", f"sweep {job.id} has no best trial on record", code="invalid_request")
+        return None, None  # a version all the same (on success, registering must not fail)
+    if trial_id is not None and trial_id != best:
+        raise invalid(
+            "trial",
+            f"sweep {job.id} kept the model of its best trial ({best}) only, not trial {trial_id}'s",
+            code="invalid_request",
+        )
+    row = await session.scalar(
+        select(TrialModel).where(TrialModel.job_id == job.id, TrialModel.number == best)
+    )
+    return best, row
 
 
 async def ensure_model(session: AsyncSession, project_id: int, name: str) -> RegisteredModelModel:
@@ -101,7 +162,9 @@ async def register_version(
     created_by: int | None = None,
 ) -> ModelVersionModel:
     """A new version of model `name` (default: the job's) from the job's artifacts; a job registered
-    before under that model returns its existing version (registration is idempotent)."""
+    before under that model returns its existing version (registration is idempotent). A sweep's version
+    is its best trial's (the model its artifacts hold), with the trial in `trial_id` and the lineage."""
+    trial_id, trial = await _sweep_trial(session, job, card, trial_id)
     model = await ensure_model(session, job.project_id, name or model_name_for(job))
     existing = await session.scalar(
         select(ModelVersionModel).where(
@@ -131,7 +194,7 @@ async def register_version(
         task=card.get("task"),
         metrics=_metrics(card),
         card=card,
-        lineage=_lineage(job, card),
+        lineage=_lineage(job, card, trial_id, trial),
         created_by=created_by if created_by is not None else job.submitted_by,
         created_at=utcnow(),
     )
@@ -150,8 +213,6 @@ async def register_from_request(
     description: str | None,
 ) -> ModelVersionModel:
     principal.require_user()
-    if job.kind == "sweep" and trial is None:
-        raise invalid("trial", "a sweep's best trial is not known to this controller yet: name the trial")
     if JobStatus(job.status) != JobStatus.SUCCEEDED:
         raise conflict("not_succeeded", f"job {job.id} is {job.status}: only a succeeded job has a model")
     card = await read_card(store, job.id)
@@ -273,7 +334,7 @@ def version_to_api(
         task=version.task,
         artifacts_uri=version.artifacts_uri,
         metrics=version.metrics,
-        lineage={k: v for k, v in version.lineage.items() if with_card or k != "spec"},
+        lineage={k: v for k, v in version.lineage.items() if with_card or k not in ("spec", "trial_spec")},
         created_at=version.created_at,
         stage_changed_at=version.stage_changed_at,
         card=version.card if with_card else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.support.factories import command_spec
 from tests.support.jobs import submit
-from tests.support.serving import trained_job
+from tests.support.serving import trained_job, trained_sweep
 
 
 def test_a_trained_job_registers_versions_with_lineage(api, identities, settings) -> None:  # type: ignore[no-untyped-def]
@@ -73,3 +73,28 @@ def test_models_of_other_projects_are_invisible(api, identities, settings) -> No
         "/api/v1/models/secret/versions/1/stage", json={"stage": "production"}, headers=outsider.headers
     )
     assert promoted.status_code == 404
+
+
+def test_a_sweep_registers_its_best_trial(api, identities, settings) -> None:  # type: ignore[no-untyped-def]
+    admin = identities.admin.headers
+    trials = [
+        {"number": n, "status": "succeeded", "params": {"training.optimizer.lr": 0.01 * n}, "metric": m}
+        for n, m in ((1, 0.5), (2, 0.8), (3, 0.7))
+    ]
+    job = trained_sweep(api, admin, settings, trials, best=2)
+    url = "/api/v1/models"
+    other = api.post(url, json={"name": "tuned", "job": str(job["id"]), "trial": 3}, headers=admin)
+    assert other.status_code == 422 and other.json()["error"]["details"][0]["field"] == "trial"
+    version = api.post(url, json={"name": "tuned", "job": str(job["id"])}, headers=admin)
+    assert version.status_code == 201, version.text
+    assert version.json()["trial_id"] == 2 and version.json()["lineage"]["trial"] == 2
+    assert version.json()["lineage"]["sweep"]["job_id"] == job["id"]
+    assert "trial_spec" not in version.json()["lineage"]  # as the spec: shown with the card only
+    named = api.post(url, json={"name": "tuned", "job": str(job["id"]), "trial": 2}, headers=admin)
+    assert named.json()["version"] == 1  # the same version
+    shown = api.get("/api/v1/models/tuned/versions/1", headers=admin).json()
+    assert shown["lineage"]["trial_spec"]["training"]["optimizer"]["lr"] == 0.03
+    assert shown["card"]["sweep"]["best_trial"] == 2
+    single = trained_job(api, admin, settings, name="plain")
+    refused = api.post(url, json={"name": "plain", "job": str(single["id"]), "trial": 1}, headers=admin)
+    assert refused.status_code == 422 and "not a sweep" in refused.json()["error"]["message"]

@@ -1,8 +1,10 @@
-"""Endpoint figures: latency percentiles from histograms, prediction shares, and input drift (PSI)."""
+"""Endpoint figures: latency percentiles from histograms, prediction shares, input drift (PSI), and the
+canary's judgement over them."""
 
 from __future__ import annotations
 
-from dljobs.controller.services.monitoring import StatsBook, percentile, psi, summarise
+from dljobs.controller.services.monitoring import StatsBook, canary_verdict, percentile, psi, summarise
+from dljobs.spec.serving import ServingConfig
 
 CARD = {
     "input": {"shape": [2]},
@@ -40,3 +42,38 @@ def test_percentiles_and_psi_edges() -> None:
     assert percentile({"1": 98, "100": 2}, 0.5) == 1.0 and percentile({"1": 98, "100": 2}, 0.99) == 100.0
     assert psi([0.5, 0.5], [0, 0]) is None
     assert psi([0.5, 0.5], [50, 50]) == 0.0
+
+
+def _canary_figures(latencies_ms: list[float], errors: int = 0) -> dict[str, object]:
+    """A canary's figures as the gateway records them (one request per latency; the first `errors` fail)."""
+    book = StatsBook()
+    version = book.of(1, 9, CARD)
+    for i, ms in enumerate(latencies_ms):
+        if i < errors:
+            version.record_error(ms)
+        else:
+            version.record(ms, [[1.0, 1.0]], [{"class": "x"}])
+    (row,) = book.drain()
+    return row
+
+
+def test_a_canary_slower_than_its_p99_threshold_is_rolled_back_once_judged() -> None:
+    config = ServingConfig(max_p99_ms=100, min_requests=20, max_error_rate=0.05)
+    assert canary_verdict(config, None) is None  # no figures yet
+    # slow from the start, but 19 requests are too few to judge by
+    assert canary_verdict(config, _canary_figures([400.0] * 19)) is None
+    verdict = canary_verdict(config, _canary_figures([400.0] * 20))
+    assert verdict == "rolled back: the canary's p99 latency 500 ms is above 100 ms"
+    # one slow request in a hundred is the 1% p99 leaves out; two are not
+    assert canary_verdict(config, _canary_figures([5.0] * 99 + [400.0])) is None
+    assert canary_verdict(config, _canary_figures([5.0] * 98 + [400.0] * 2)) is not None
+    # at the threshold is not above it (latency buckets: 100 ms is the bucket 75..100)
+    assert canary_verdict(config, _canary_figures([90.0] * 50)) is None
+    assert canary_verdict(ServingConfig(max_p99_ms=99, min_requests=20), _canary_figures([90.0] * 50))
+
+
+def test_a_canary_failing_too_often_is_rolled_back_before_its_latency_is_looked_at() -> None:
+    config = ServingConfig(max_p99_ms=100, min_requests=20, max_error_rate=0.05)
+    assert canary_verdict(config, _canary_figures([5.0] * 40, errors=2)) is None  # 5% is not above 5%
+    verdict = canary_verdict(config, _canary_figures([400.0] * 40, errors=3))
+    assert verdict == "rolled back: the canary's error rate 7.5% over 40 requests is above 5.0%"
