@@ -63,7 +63,7 @@ export function classBars(predictions) {
     svg.append(
       s("text", { x: label - 4, y: y + 10, "text-anchor": "end", class: "class-name" }, text, s("title", {}, name)),
       s("rect", { x: label, y: y + 2, width: Math.max(share * bar, 1), height: row - 4, fill: color(0) }),
-      s("text", { x: label + bar + 4, y: y + 10, class: "class-share" }, `${Math.round(share * 100)}%`),
+      s("text", { x: label + Math.max(share * bar, 1) + 4, y: y + 10, class: "class-share" }, `${Math.round(share * 100)}%`),
     );
   });
   return svg;

@@ -31,10 +31,10 @@ function versionRow(version) {
     h("td", {}, stageBadge(version.stage)),
     h("td", {}, h("a", { href: `#/jobs/${version.job_id}`, class: "job-link" }, `job ${version.job_id}`),
       version.trial_id !== null && version.trial_id !== undefined ? ` trial ${version.trial_id}` : ""),
-    h("td", { class: "metrics" },
+    h("td", {}, h("div", { class: "metrics" },
       metrics.length
         ? metrics.map(([name, value]) => h("span", { class: "metric" }, h("span", { class: "muted" }, `${name} `), formatNumber(value)))
-        : h("span", { class: "muted" }, "none")),
+        : h("span", { class: "muted" }, "none"))),
     h("td", {}, version.task || ""),
     h("td", {}, formatTime(version.created_at)),
   );
