@@ -71,7 +71,8 @@ export function classBars(predictions) {
 
 function ms(value) {
   if (value === null || value === undefined) return "";
-  return Number.isFinite(value) ? `${formatNumber(value)} ms` : "> 30 s";
+  // latency is kept as a histogram: a percentile is the upper bound of its bucket
+  return Number.isFinite(value) ? `≤ ${formatNumber(value)} ms` : "> 30 s";
 }
 
 function driftCell(stats) {
@@ -93,7 +94,7 @@ function statsRow(stats, role) {
     { dataset: { version: stats.version ?? "" } },
     h("td", {}, stats.version === null || stats.version === undefined ? "?" : `v${stats.version}`, role ? h("span", { class: "muted" }, ` ${role}`) : null),
     h("td", { class: "num requests" }, String(stats.requests)),
-    h("td", { class: `num errors${stats.errors ? " error" : ""}` }, `${stats.errors} (${formatNumber(stats.error_rate * 100)}%)`),
+    h("td", { class: `num errors${stats.errors ? " error" : ""}` }, `${stats.errors} (${Number((stats.error_rate * 100).toFixed(2))}%)`),
     h("td", { class: "num" }, String(stats.rejected)),
     h("td", { class: "num p50" }, ms(stats.latency_ms.p50)),
     h("td", { class: "num p99" }, ms(stats.latency_ms.p99)),
