@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -51,33 +52,17 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     browser.get("about:blank")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+@contextmanager
+def _serve(settings: object) -> Iterator[str]:
+    """Run the controller made from `settings` with uvicorn in a thread; yields its base URL."""
     import uvicorn
 
     from dljobs.controller.app import create_app
-    from dljobs.controller.ray_head import free_port
-    from dljobs.controller.settings import Settings
-    from tests.support.databases import migrated_database
 
-    tmp = tmp_path_factory.mktemp("ui-e2e")
-    database_url = migrated_database("sqlite", tmp)
-    port = free_port()
-    settings = Settings(
-        home=tmp / "home",
-        mode="cluster",
-        database={"url": database_url},
-        ray={"address": ray_head.dashboard_url, "token": ray_head.token},  # type: ignore[attr-defined]
-        storage={"url": (tmp / "artifacts").as_uri()},
-        auth={"bootstrap_admin_token": ADMIN_TOKEN},
-        server={"host": "127.0.0.1", "port": port},
-        scheduler={"enabled": True, "interval": 0.2, "capacity_ttl": 0.5},
-        reconciler={"enabled": True, "interval": 0.2},
-    )
     config = uvicorn.Config(
-        create_app(settings, migrate=False),
+        create_app(settings, migrate=False),  # type: ignore[arg-type]
         host="127.0.0.1",
-        port=port,
+        port=settings.server.port,  # type: ignore[attr-defined]
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
@@ -89,11 +74,61 @@ def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the controller did not start")
         time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            yield Dashboard(url, database_url, client, admin)
+        yield f"http://127.0.0.1:{settings.server.port}"  # type: ignore[attr-defined]
     finally:
         server.should_exit = True
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    from dljobs.controller.ray_head import free_port
+    from dljobs.controller.settings import Settings
+    from tests.support.databases import migrated_database
+
+    tmp = tmp_path_factory.mktemp("ui-e2e")
+    database_url = migrated_database("sqlite", tmp)
+    settings = Settings(
+        home=tmp / "home",
+        mode="cluster",
+        database={"url": database_url},
+        ray={"address": ray_head.dashboard_url, "token": ray_head.token},  # type: ignore[attr-defined]
+        storage={"url": (tmp / "artifacts").as_uri()},
+        auth={"bootstrap_admin_token": ADMIN_TOKEN},
+        server={"host": "127.0.0.1", "port": free_port()},
+        scheduler={"enabled": True, "interval": 0.2, "capacity_ttl": 0.5},
+        reconciler={"enabled": True, "interval": 0.2},
+    )
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield Dashboard(url, database_url, client, admin)
+
+
+@pytest.fixture(scope="module")
+def offline_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dashboard, object]]:
+    """A controller on SQLite with every loop off and no Ray behind it (registry and endpoint rows are
+    written through the API and the database, nothing launches), and its settings."""
+    from dljobs.controller.ray_head import free_port
+    from dljobs.controller.settings import Settings
+    from tests.support.databases import migrated_database
+
+    tmp = tmp_path_factory.mktemp("ui-offline")
+    database_url = migrated_database("sqlite", tmp)
+    settings = Settings(
+        home=tmp / "home",
+        mode="cluster",
+        database={"url": database_url},
+        ray={"address": "http://127.0.0.1:9"},
+        storage={"url": (tmp / "artifacts").as_uri()},
+        auth={"bootstrap_admin_token": ADMIN_TOKEN},
+        server={"host": "127.0.0.1", "port": free_port()},
+        scheduler={"enabled": False},
+        reconciler={"enabled": False},
+        notifier={"enabled": False},
+        janitor={"enabled": False},
+        serving={"enabled": False},
+    )
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield Dashboard(url, database_url, client, admin), settings

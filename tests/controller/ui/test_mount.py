@@ -48,6 +48,7 @@ def test_the_root_and_the_bare_prefix_lead_to_the_dashboard(client: TestClient) 
 
 def test_every_asset_is_served_with_its_type_and_the_security_headers(client: TestClient) -> None:
     assert {"index.html", "js/app.js", "js/api.js", "css/app.css", "js/pages/index.js"} <= set(STATIC_FILES)
+    assert {"js/pages/models.js", "js/pages/endpoints.js"} <= set(STATIC_FILES)
     types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
     for name in STATIC_FILES:
         response = client.get(f"/ui/{name}")
@@ -108,3 +109,20 @@ def test_the_documented_policy_is_the_one_sent() -> None:
 
     doc = " ".join((Path(__file__).resolve().parents[3] / "docs" / "dashboard.md").read_text().split())
     assert f"Content-Security-Policy: {CONTENT_SECURITY_POLICY}" in doc
+
+
+def test_every_page_module_is_listed_and_every_listed_page_exists() -> None:
+    """A page is one module in pages/ plus one line in pages/index.js (docs/dashboard.md)."""
+    pages = STATIC_DIR / "js" / "pages"
+    index = (pages / "index.js").read_text()
+    imported = set(re.findall(r'^import (\w+) from "\./(\w+)\.js";$', index, re.MULTILINE))
+    modules = {p.stem for p in pages.glob("*.js")} - {"index"}
+    assert {module for _, module in imported} == modules
+    listed = re.search(r"export const pages = \[([^\]]*)\]", index)
+    assert listed is not None
+    assert {name.strip() for name in listed.group(1).split(",")} == {name for name, _ in imported}
+    for module in modules:
+        text = (pages / f"{module}.js").read_text()
+        assert "export default {" in text and "path: /^" in text and "render(" in text, module
+    for route in ("#/models", "#/endpoints"):
+        assert f'href: "{route}"' in index + "".join(p.read_text() for p in pages.glob("*.js")), route
