@@ -3,8 +3,6 @@ headless Chromium for the session; screenshots go to test-artifacts/ui/."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,8 +12,6 @@ import pytest
 from tests.conftest import ADMIN_TOKEN, ARTIFACTS
 
 SCREENSHOTS = ARTIFACTS / "ui"
-# A safeguard against a hang, not a performance check.
-START_LIMIT = 120.0
 
 
 @dataclass
@@ -53,16 +49,12 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    import uvicorn
-
-    from dljobs.controller.app import create_app
-    from dljobs.controller.ray_head import free_port
     from dljobs.controller.settings import Settings
     from tests.support.databases import migrated_database
+    from tests.support.served import served
 
     tmp = tmp_path_factory.mktemp("ui-e2e")
     database_url = migrated_database("sqlite", tmp)
-    port = free_port()
     settings = Settings(
         home=tmp / "home",
         mode="cluster",
@@ -70,30 +62,9 @@ def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ray={"address": ray_head.dashboard_url, "token": ray_head.token},  # type: ignore[attr-defined]
         storage={"url": (tmp / "artifacts").as_uri()},
         auth={"bootstrap_admin_token": ADMIN_TOKEN},
-        server={"host": "127.0.0.1", "port": port},
         scheduler={"enabled": True, "interval": 0.2, "capacity_ttl": 0.5},
         reconciler={"enabled": True, "interval": 0.2},
     )
-    config = uvicorn.Config(
-        create_app(settings, migrate=False),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_LIMIT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the controller did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            yield Dashboard(url, database_url, client, admin)
-    finally:
-        server.should_exit = True
-        thread.join()
+    with served(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield Dashboard(url, database_url, client, admin)
