@@ -64,7 +64,8 @@ def search_algorithm(sweep: SweepSpec, seed: int) -> Any:
         return OptunaSearch(seed=seed)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)
+    # Tune applies `max_concurrent_trials` to a Searcher (Optuna) only: a variant generator takes it itself
+    return BasicVariantGenerator(random_state=seed, max_concurrent=sweep.max_concurrent or 0)
 
 
 def scheduler(sweep: SweepSpec, epochs: int) -> Any:
