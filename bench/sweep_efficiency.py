@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,18 +78,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
-    import ray
+    import os
 
+    from dljobs.controller.ray_head import LocalRayHead
     from dljobs.workloads.train.trainer import apply_ray_train_env
 
     apply_ray_train_env()
-    ray.init(num_cpus=args.cpus, logging_level="ERROR", include_dashboard=False)
-    try:
-        with tempfile.TemporaryDirectory(prefix="dljobs-bench-sweep-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dljobs-bench-sweep-") as tmp:
+        # a head as dljobs starts one: every process of it has RAY_ADDRESS, so Ray Train's placement-group
+        # cleaner finds it even beside other clusters on the machine (without, stopped trials' groups leak)
+        head = LocalRayHead(num_cpus=args.cpus, log_file=Path(tmp) / "head.log").start()
+        try:
+            os.environ.update({**head.env(), "RAY_ADDRESS": head.gcs_address})
+            import ray  # after the token is in the environment: Ray reads its auth mode on import
+
+            ray.init(address=head.gcs_address, logging_level="ERROR")
             random = run("random", args.trials, args.epochs, Path(tmp))
             asha = run("asha", args.trials, args.epochs, Path(tmp))
-    finally:
-        ray.shutdown()
+        finally:
+            if "ray" in sys.modules:
+                sys.modules["ray"].shutdown()
+            head.stop()
     epochs_ratio = asha["trial_epochs"] / random["trial_epochs"]
     gap = (random["best"] - asha["best"]) / random["best"]
     complete = random["fit_s"]

@@ -4,8 +4,9 @@
 - Algorithms: grid and random (Tune's variant generator, seeded), bayesian (Optuna's TPE, seeded); asha,
   hyperband and median are schedulers that stop trials early, fed by `searcher`; pbt perturbs them.
 - Concurrency: `sweep.max_concurrent` (the controller fills it in within the project's quota and reserves
-  that many trials' resources for the sweep). A trial's own Tune actor takes a token 0.001 CPU: its
-  TorchTrainer's workers hold the trial's resources, so a stopped trial's are free for the next at once.
+  that many trials' resources for the sweep). A trial's own Tune actor takes no CPU (a token byte of
+  `memory`): its TorchTrainer's workers hold the trial's resources, so a stopped trial's are free for the
+  next at once, and `max_concurrent` trials fit a cluster of exactly their size.
 - Budget: `trial_epochs` and `gpu_hours` stop the sweep through a Tune stopper, `max_wall` is Tune's time
   budget. Failed trials are retried `trial_retries` times and then marked failed; the sweep goes on.
 - Resume: the Tune experiment lives under the job's checkpoints (`dljobs-sweep-<id>`); a new attempt of the
@@ -28,7 +29,9 @@ from dljobs.workloads.sweep_trial import POINT_KEY, read_trial_summary, run_tria
 from dljobs.workloads.train.context import RunContext
 
 RESULT_EPOCHS = "training_iteration"  # Tune's count of a trial's reports: one per epoch
-TRIAL_DRIVER_CPUS = 0.001
+# Tune refuses an empty request; a share of a CPU would add up over trials (2 x (0.001 + 1) CPUs do not fit
+# on 2 CPUs), so the trial's actor asks for one byte of Ray's `memory` resource instead.
+TRIAL_DRIVER_RESOURCES = {"CPU": 0, "memory": 1}
 
 
 def tune_domain(distribution: Distribution) -> Any:
@@ -61,7 +64,8 @@ def search_algorithm(sweep: SweepSpec, seed: int) -> Any:
         return OptunaSearch(seed=seed)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)
+    # Tune applies `max_concurrent_trials` to a Searcher (Optuna) only: a variant generator takes it itself
+    return BasicVariantGenerator(random_state=seed, max_concurrent=sweep.max_concurrent or 0)
 
 
 def scheduler(sweep: SweepSpec, epochs: int) -> Any:
@@ -134,9 +138,8 @@ def build_tuner(spec: JobSpec, context: RunContext, data: dict[str, Any], datase
     base = {"spec": spec.model_dump(mode="json"), "context": context.to_dict(), "data": data}
     if datasets:
         base["datasets"] = datasets
-    # The trial's Tune actor only drives its TorchTrainer: the workers hold the trial's resources. Tune
-    # refuses an empty request, so the actor asks for a token share of a CPU.
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), {"CPU": TRIAL_DRIVER_CPUS})
+    # The trial's Tune actor only drives its TorchTrainer: the workers hold the trial's resources.
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), TRIAL_DRIVER_RESOURCES)
     storage_path, filesystem = checkpoint_storage(context)
     path = os.path.join(storage_path, experiment_name(context))
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):

@@ -101,18 +101,24 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
 
     class TrialRows(Callback):
         """Rows are sent by a background thread (the latest state of each trial). Tune pickles its run
-        config with the experiment, so the thread, lock and client are made on first use, not pickled."""
+        config with the experiment, so the thread, lock and client are made on first use, not pickled.
+        A later attempt of the job that restores the experiment unpickles this callback: it then reports
+        with that attempt's address and token (the controller gives each attempt a new one)."""
 
         def __init__(self) -> None:
+            self.context = context
             self.rows: dict[int, dict[str, Any]] = {}
             self.dirty: set[int] = set()
             self._started = False
 
         def __getstate__(self) -> dict[str, Any]:
-            return {"rows": self.rows, "dirty": set(self.rows), "_started": False}
+            return {"context": self.context, "rows": self.rows, "dirty": set(self.rows), "_started": False}
 
         def __setstate__(self, state: dict[str, Any]) -> None:
             self.__dict__.update(state)
+            current = RunContext.from_env()
+            if current.job_id == self.context.job_id:
+                self.context = current
 
         def setup(self, **info: Any) -> None:
             self._start()
@@ -121,7 +127,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
             if self._started:
                 return
             self._started = True
-            self.reporter = Reporter(context.api_url, context.job_id, context.job_token)
+            self.reporter = Reporter(self.context.api_url, self.context.job_id, self.context.job_token)
             self.lock = threading.Lock()
             self.closing = threading.Event()
             self.thread = threading.Thread(target=self._run, name="dljobs-trials", daemon=True)
@@ -167,7 +173,7 @@ def trial_reporting_callback(context: RunContext, metric: str, mode: str, epochs
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             self._start()
             number = trial_number(trial.trial_id)
-            finished = read_trial_summary(context, number) is not None
+            finished = read_trial_summary(self.context, number) is not None
             with self.lock:
                 row = self._row(trial)
                 row.update(status="succeeded" if finished else "stopped", finished_at=time.time())

@@ -4,6 +4,7 @@ model, card and metrics become the job's artifacts, with sweep.json and the swee
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
     assert {row["status"] for row in rows.values()} == {"succeeded"}
     assert {tuple(row["params"]["workload.params.hidden"]) for row in rows.values()} == {(16,), (64,)}
     assert all(row["epochs"] == 2 and row["metric"] is not None for row in rows.values())
+    # max_concurrent 1: each trial starts once the one before it has ended (the head has room for two)
+    spans = sorted((row["started_at"], row["finished_at"]) for row in rows.values())
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
     # each trial's points carry its number; the job's own (trial None) are the best trial's test metrics
     assert {trial for trial, p in points if p["name"] == "val_accuracy"} == {1, 2, 3, 4}
     assert any(trial is None and p["name"] == "test_accuracy" for trial, p in points)

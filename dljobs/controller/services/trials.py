@@ -13,7 +13,7 @@ from dljobs.controller.db.models import JobModel, TrialModel
 from dljobs.controller.errors import invalid
 from dljobs.spec import api
 from dljobs.spec.base import resolve_mode
-from dljobs.spec.status import JobStatus
+from dljobs.spec.status import TERMINAL, JobStatus
 
 LIVE = ("running", "retrying")
 
@@ -29,9 +29,16 @@ def _sweep_of(job: JobModel) -> dict:  # type: ignore[type-arg]
     return sweep
 
 
+def _ended_status(status: JobStatus) -> str:
+    """What a trial still live becomes when its sweep ends: stopped by a budget, else cancelled."""
+    return "stopped" if status == JobStatus.SUCCEEDED else "cancelled"
+
+
 async def record_trials(session: AsyncSession, job: JobModel, records: list[api.TrialRecord]) -> int:
-    """Insert or update each trial by its number (the latest state wins)."""
+    """Insert or update each trial by its number (the latest state wins). A sweep that has ended takes no
+    live trial back: what its dying driver still sends as running is recorded as ended."""
     _sweep_of(job)
+    ended = JobStatus(job.status) in TERMINAL
     numbers = [r.number for r in records]
     existing = {
         t.number: t
@@ -46,7 +53,8 @@ async def record_trials(session: AsyncSession, job: JobModel, records: list[api.
             session.add(row)
             existing[record.number] = row
         metric = record.metric if record.metric is not None and math.isfinite(record.metric) else None
-        row.status, row.params, row.metric = record.status, record.params, metric
+        status = _ended_status(JobStatus(job.status)) if ended and record.status in LIVE else record.status
+        row.status, row.params, row.metric = status, record.params, metric
         row.best_epoch, row.epochs, row.attempts = record.best_epoch, record.epochs, record.attempts
         row.checkpoint, row.error = record.checkpoint, record.error
         row.started_at = _when(record.started_at) or row.started_at
@@ -105,7 +113,7 @@ def trial_to_api(row: TrialModel) -> api.Trial:
 
 async def end_live_trials(session: AsyncSession, job: JobModel, status: JobStatus) -> None:
     """A sweep that ended: its trials still running end with it (cancelled, or failed with the sweep)."""
-    final = "stopped" if status == JobStatus.SUCCEEDED else "cancelled"  # a budget ends a sweep's trials
+    final = _ended_status(status)
     await session.execute(
         update(TrialModel)
         .where(TrialModel.job_id == job.id, TrialModel.status.in_(LIVE))

@@ -112,3 +112,11 @@ def test_cancelling_a_sweep_ends_its_running_trials(api, identities, settings) -
     assert api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=identities.admin.headers).status_code == 200
     found = api.get(f"/api/v1/jobs/{job['id']}/trials", headers=identities.admin.headers).json()
     assert {t["number"]: t["status"] for t in found["items"]} == {1: "succeeded", 2: "cancelled"}
+    # what the dying driver still sends brings no trial back to life
+    late = [_row(2, "running", 0.6), _row(3, "retrying", None)]
+    response = api.post(f"/api/v1/jobs/{job['id']}/trials", json={"trials": late}, headers=token)
+    assert response.status_code == 200
+    found = api.get(f"/api/v1/jobs/{job['id']}/trials", headers=identities.admin.headers).json()
+    statuses = {t["number"]: t["status"] for t in found["items"]}
+    assert statuses == {1: "succeeded", 2: "cancelled", 3: "cancelled"}
+    assert found["progress"]["running"] == 0 and found["items"][0]["metric"] == 0.9

@@ -3,10 +3,7 @@ headless Chromium for the session; screenshots go to test-artifacts/ui/."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -15,8 +12,6 @@ import pytest
 from tests.conftest import ADMIN_TOKEN, ARTIFACTS
 
 SCREENSHOTS = ARTIFACTS / "ui"
-# A safeguard against a hang, not a performance check.
-START_LIMIT = 120.0
 
 
 @dataclass
@@ -52,40 +47,11 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     browser.get("about:blank")  # type: ignore[attr-defined]
 
 
-@contextmanager
-def _serve(settings: object) -> Iterator[str]:
-    """Run the controller made from `settings` with uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
-    from dljobs.controller.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings, migrate=False),  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=settings.server.port,  # type: ignore[attr-defined]
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_LIMIT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the controller did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{settings.server.port}"  # type: ignore[attr-defined]
-    finally:
-        server.should_exit = True
-        thread.join()
-
-
 @pytest.fixture(scope="module")
 def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    from dljobs.controller.ray_head import free_port
     from dljobs.controller.settings import Settings
     from tests.support.databases import migrated_database
+    from tests.support.served import served
 
     tmp = tmp_path_factory.mktemp("ui-e2e")
     database_url = migrated_database("sqlite", tmp)
@@ -96,12 +62,11 @@ def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ray={"address": ray_head.dashboard_url, "token": ray_head.token},  # type: ignore[attr-defined]
         storage={"url": (tmp / "artifacts").as_uri()},
         auth={"bootstrap_admin_token": ADMIN_TOKEN},
-        server={"host": "127.0.0.1", "port": free_port()},
         scheduler={"enabled": True, "interval": 0.2, "capacity_ttl": 0.5},
         reconciler={"enabled": True, "interval": 0.2},
     )
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with served(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield Dashboard(url, database_url, client, admin)
 
 
@@ -109,9 +74,9 @@ def dashboard(ray_head: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def offline_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dashboard, object]]:
     """A controller on SQLite with every loop off and no Ray behind it (registry and endpoint rows are
     written through the API and the database, nothing launches), and its settings."""
-    from dljobs.controller.ray_head import free_port
     from dljobs.controller.settings import Settings
     from tests.support.databases import migrated_database
+    from tests.support.served import served
 
     tmp = tmp_path_factory.mktemp("ui-offline")
     database_url = migrated_database("sqlite", tmp)
@@ -122,7 +87,6 @@ def offline_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         ray={"address": "http://127.0.0.1:9"},
         storage={"url": (tmp / "artifacts").as_uri()},
         auth={"bootstrap_admin_token": ADMIN_TOKEN},
-        server={"host": "127.0.0.1", "port": free_port()},
         scheduler={"enabled": False},
         reconciler={"enabled": False},
         notifier={"enabled": False},
@@ -130,5 +94,5 @@ def offline_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         serving={"enabled": False},
     )
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with served(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield Dashboard(url, database_url, client, admin), settings

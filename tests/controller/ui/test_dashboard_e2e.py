@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import ADMIN_TOKEN
 from tests.controller.ui.conftest import SCREENSHOTS, Dashboard
-from tests.support.factories import command_spec
+from tests.support.factories import command_spec, sweep_spec
 from tests.support.jobs import job_token, submit, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.browser]
@@ -184,4 +184,83 @@ def test_a_finished_job_shows_logs_as_text_and_downloads_its_artifact(
         assert time.monotonic() < deadline, "the download did not arrive"
         time.sleep(0.1)
     # no script error, no request refused, nothing blocked by the Content-Security-Policy
+    assert [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_a_sweeps_page_shows_its_trials_and_the_metric_against_each_parameter(
+    page: Any, dashboard: Dashboard
+) -> None:
+    """A sweep asking for more CPUs than the cluster has waits in the queue; its driver's API fills its trials
+    in (the job's reporting token), and the page shows them live: best first, and one chart per parameter."""
+    spec = sweep_spec(name="ui-sweep", resources={"workers": 1, "cpus_per_worker": 64})
+    job = submit(dashboard.api, dashboard.admin, spec)  # type: ignore[arg-type]
+    report = job_token(dashboard.database_url, job["id"])
+
+    def trial(number: int, status: str, metric: float | None, **extra: Any) -> dict[str, Any]:
+        params = {"training.optimizer.lr": 0.001 * number, "workload.params.hidden": [16 * number]}
+        return {"number": number, "status": status, "params": params, "metric": metric, "epochs": 2, **extra}
+
+    def send(*rows: dict[str, Any]) -> None:
+        response = dashboard.api.post(
+            f"/api/v1/jobs/{job['id']}/trials", json={"trials": list(rows)}, headers=report
+        )
+        assert response.status_code == 200, response.text
+
+    send(
+        trial(1, "succeeded", 0.91),
+        trial(2, "stopped", 0.42, epochs=1),
+        trial(3, "running", 0.95),
+        trial(4, "failed", None, error=f"RuntimeError: {XSS}", attempts=2, epochs=0),
+    )
+    page.get_log("browser")  # drop what earlier tests logged
+    logged_in(page, dashboard, f"/jobs/{job['id']}")
+    rows = "#trials-body tbody tr"
+    until(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 4)
+    order = page.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(r => r.dataset.trial)", rows
+    )
+    assert order == ["3", "1", "2", "4"]  # best first by val_accuracy; no metric last
+    assert attribute(page, f"{rows}:first-child", "class") == "best"
+    assert text_of(page, "#trials-progress") == (
+        "3/4 trials done, 1 running, 1 stopped early, 1 failed; best val_accuracy 0.95 (trial 3)"
+    )
+    headers = page.execute_script(
+        "return [...document.querySelectorAll('#trials-body thead th')].map(e => e.textContent)"
+    )
+    assert headers == ["Trial", "Status", "val_accuracy", "Epochs", "Attempts", "lr", "hidden", "Error"]
+    first = text_of(page, f"{rows}:first-child").split("\t")
+    assert [cell.strip() for cell in first] == ["3", "running", "0.95", "2", "1", "0.003", "[48]", ""]
+    assert XSS in text_of(page, "#trials-body")  # the error, as text ...
+    assert page.execute_script("return window.__xss") is None  # ... never run
+    # one chart per parameter, in the order of the sweep's space; a point per trial with a metric
+    charts = page.execute_script(
+        "return [...document.querySelectorAll('#trials-charts svg.scatter')].map(e => e.dataset.param)"
+    )
+    assert charts == ["training.optimizer.lr", "workload.params.hidden"]
+    lr = "#trials-charts svg[data-param='training.optimizer.lr']"
+    points = page.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll(arguments[0] + ' circle.point')]"
+        ".map(c => [c.dataset.trial, [+c.getAttribute('cx'), +c.getAttribute('cy')]]))",
+        lr,
+    )
+    assert sorted(points) == ["1", "2", "3"]
+    assert points["1"][0] < points["2"][0] < points["3"][0]  # a larger lr is further right ...
+    assert points["3"][1] < points["1"][1] < points["2"][1]  # ... a better metric higher up
+    axis = page.execute_script("return document.querySelector(arguments[0]).textContent", f"{lr} .axis-label")
+    assert axis == "training.optimizer.lr (log)"  # lr is loguniform in the space
+    hidden = "#trials-charts svg[data-param='workload.params.hidden'] .grid text"
+    assert {"[16]", "[32]", "[48]"} <= set(
+        page.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", hidden
+        )
+    )
+    shot(page, "sweep-trials")
+
+    # live: the running trial ends better; the page follows without a reload
+    send(trial(3, "succeeded", 0.97, epochs=2))
+    until(page, lambda d: text_of(d, "#trials-progress").startswith("4/4 trials done, 0 running"))
+    assert "best val_accuracy 0.97 (trial 3)" in text_of(page, "#trials-progress")
+    assert "succeeded" in text_of(page, f"{rows}:first-child")
+    shot(page, "sweep-trials-updated")
+    dashboard.api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=dashboard.admin)
     assert [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"] == []

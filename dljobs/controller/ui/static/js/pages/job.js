@@ -1,10 +1,11 @@
-// #/jobs/ID: one job: its summary, metric charts, events, the tail of its logs, artifacts and spec.
-// While the job is live, status, events and metrics are polled and the logs follow the job's output.
+// #/jobs/ID: one job: its summary, a sweep's trials, metric charts, events, the tail of its logs, artifacts and
+// spec. While the job is live, status, events, trials and metrics are polled and the logs follow its output.
 import { download, encodePath, get, getText, request } from "../api.js";
 import { lineChart } from "../chart.js";
 import {
   errorBox, formatBytes, formatTime, h, isTerminal, poll, replace, runtimeOf, statusBadge,
 } from "../dom.js";
+import { trialsView } from "./trials.js";
 
 const REFRESH_MS = 2500;
 const TAIL_LINES = 300;
@@ -102,6 +103,9 @@ export default {
     const problem = h("div");
     const info = h("div");
     const why = h("p", { class: "why", id: "why", hidden: true });
+    const trialBox = h("div", { id: "trials-body" });
+    const trialSection = section("trials", "Trials", trialBox);
+    trialSection.hidden = true; // shown for a sweep
     const chartBox = h("div", { id: "metrics-body" }, h("p", { class: "muted" }, "Loading…"));
     const eventBox = h("div", { id: "events-body" });
     const logBox = h("pre", { class: "logs", id: "logs-body", tabindex: 0 });
@@ -109,6 +113,7 @@ export default {
     const specBox = h("pre", { class: "spec", id: "spec-body" });
     main.append(
       header, problem, info, why,
+      trialSection,
       section("metrics", "Metrics", chartBox),
       section("events", "Events", eventBox),
       section("logs", `Logs (last ${TAIL_LINES} lines)`, logBox),
@@ -161,12 +166,14 @@ export default {
         return error.status !== 401 && error.status !== 404;
       }
       // everything of one refresh is read first and drawn together, so the sections agree with each other
-      let eventList, metrics, artifactList;
+      const sweep = job.kind === "sweep";
+      let eventList, metrics, artifactList, trialList;
       try {
-        [eventList, metrics, artifactList] = await Promise.all([
+        [eventList, metrics, artifactList, trialList] = await Promise.all([
           get(`/jobs/${job.id}/events`),
           get(`/jobs/${job.id}/metrics`),
           get(`/jobs/${job.id}/artifacts`),
+          sweep ? get(`/jobs/${job.id}/trials`) : null,
         ]);
       } catch (error) {
         replace(problem, errorBox(error));
@@ -197,6 +204,10 @@ export default {
       update(info, job, summary);
       update(specBox, job.spec, (spec) => JSON.stringify(spec, null, 2));
       update(eventBox, eventList, events);
+      if (sweep) {
+        trialSection.hidden = false;
+        update(trialBox, trialList, (list) => trialsView(list, (job.spec.sweep || {}).space || {}));
+      }
       update(chartBox, metrics, charts);
       update(artifactBox, artifactList, (list) => artifacts(job.id, list));
       if (job.status === "QUEUED" || job.status === "RETRYING") {
