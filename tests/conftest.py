@@ -91,14 +91,18 @@ def serve_port() -> int:
 
 
 @pytest.fixture
-def serving_settings(settings, serve_port):  # type: ignore[no-untyped-def]
-    """Settings with the deployer loop on (fast ticks, short drains) and Serve on the session's port."""
+def serving_settings(settings, serve_port, ray_head):  # type: ignore[no-untyped-def]
+    """Settings with the deployer loop on (fast ticks, short drains) and Serve on the session's port;
+    Serve is shut down after the test."""
     settings.serving.enabled = True
     settings.serving.interval = 0.3
     settings.serving.http_port = serve_port
     settings.serving.drain_seconds = 3.0
     settings.serving.route_ttl = 0.2
-    return settings
+    try:
+        yield settings
+    finally:
+        shut_down_serve(ray_head)
 
 
 @pytest.fixture
@@ -109,6 +113,19 @@ def serving_api(serving_settings):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(serving_settings, migrate=False)) as client:
         yield client
+
+
+def shut_down_serve(ray_head) -> None:  # type: ignore[no-untyped-def]
+    """Serve's applications hold CPUs of the session's head: a test that deployed some takes them away
+    (Serve's REST DELETE shuts Serve down), so that the tests after it find the whole head free."""
+    import httpx
+
+    response = httpx.delete(
+        f"{ray_head.dashboard_url}/api/serve/applications/",
+        headers={"Authorization": f"Bearer {ray_head.token}"},
+        timeout=120,
+    )
+    assert response.status_code in (200, 404), response.text
 
 
 @pytest.fixture
