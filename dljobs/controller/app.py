@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dljobs import __version__
-from dljobs.controller.api import bundles, errors, health, identity, jobs, operations, reports, webhooks
+from dljobs.controller.api import (
+    bundles,
+    errors,
+    health,
+    identity,
+    jobs,
+    openapi,
+    operations,
+    reports,
+    webhooks,
+)
 from dljobs.controller.runtime import Runtime, build_runtime
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics, RequestTelemetry, configure_logging
@@ -48,6 +58,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False},
     )
     errors.install(app)
+    openapi.install(app)
     # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
     for module in (health, jobs, reports, identity, bundles, webhooks, operations):
         app.include_router(module.router)
