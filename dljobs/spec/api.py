@@ -187,7 +187,8 @@ class Readiness(_Response):
 
 # ---- live metrics and artifacts (reported by running jobs with their job token) ------------------------
 
-MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_./-]{0,63}$")]
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]{0,63}$"
+MetricName = Annotated[str, StringConstraints(pattern=METRIC_NAME_PATTERN)]
 ArtifactKind = Literal["model", "torchscript", "card", "metrics", "logs", "checkpoint", "other"]
 
 

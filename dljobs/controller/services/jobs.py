@@ -20,6 +20,7 @@ from dljobs.controller.launchers.base import Capacity
 from dljobs.controller.services.auth import Principal, project_by_name
 from dljobs.controller.services.transitions import change_status
 from dljobs.spec.api import MAX_BIG_ID
+from dljobs.spec.base import is_name
 from dljobs.spec.job import BUNDLE_PREFIX, PRIORITY_RANK, JobSpec
 from dljobs.spec.status import TERMINAL, WAITING, JobStatus
 
@@ -191,6 +192,8 @@ async def resolve_job_ref(session: AsyncSession, principal: Principal, ref: str)
         if job_id > MAX_BIG_ID:  # no such id: answer as for any other missing job
             raise not_found(f"job {ref}")
         return await get_job(session, principal, job_id)
+    if not is_name(ref):  # no job has that name: answer without a query
+        raise not_found(f"job '{ref}'")
     statement = (
         _with_names(select(JobModel)).where(JobModel.name == ref).order_by(JobModel.id.desc()).limit(1)
     )
@@ -242,6 +245,8 @@ async def list_jobs(
     if statuses:
         statement = statement.where(_JOBS.c.status.in_([s.value for s in statuses]))
     if name is not None:
+        if not is_name(name):  # matched exactly, never as a pattern: no job has a name that is not one
+            return [], None
         statement = statement.where(_JOBS.c.name == name)
     if cursor is not None:
         statement = statement.where(_JOBS.c.id < decode_cursor(cursor))

@@ -15,18 +15,17 @@ import zipfile
 from collections import Counter
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
-from schemathesis.transport.serialization import serialize_binary
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport.serialization import serialize_binary
 
 from dljobs.storage import open_store
 from tests.conftest import ADMIN_TOKEN
@@ -95,7 +94,9 @@ def _strategies(operation, known: dict[str, list[Any]]) -> list[st.SearchStrateg
     if names:
         out.append(
             st.fixed_dictionaries({name: st.sampled_from(known[name]) for name in names}).flatmap(
-                lambda fixed: operation.as_strategy(GenerationMode.POSITIVE, path_parameters=fixed, query=query)
+                lambda fixed: operation.as_strategy(
+                    GenerationMode.POSITIVE, path_parameters=fixed, query=query
+                )
             )
         )
     if operation.path_parameters or operation.query or operation.body or operation.headers:
@@ -140,10 +141,11 @@ def test_the_api_holds_under_schema_fuzzing(api, settings: Any, database_url: st
     sent: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     for name, operations in sorted(families.items()):
+        examples = cases if name != "operations" else cases // 10  # three operations without inputs
         strategy = st.one_of([s for op in operations for s in _strategies(op, known)])
 
         @fuzz_settings(
-            max_examples=cases,
+            max_examples=examples,
             deadline=None,
             derandomize=True,
             database=None,
@@ -159,8 +161,12 @@ def test_the_api_holds_under_schema_fuzzing(api, settings: Any, database_url: st
             assert not LEAK.search(response.content), (case.method, case.formatted_path, response.text[:500])
             if "authorization" in response.request.headers:  # sent with our token: it must still be good
                 assert response.status_code != 401, (case.method, case.formatted_path, response.text)
-            else:  # a negative case that leaves the token out
-                assert response.status_code == 401, (case.method, case.formatted_path, response.text)
+            else:  # a negative case that leaves the token out: refused (or matched no route at all)
+                assert response.status_code == 401 or response.json()["error"]["message"] == "Not Found", (
+                    case.method,
+                    case.formatted_path,
+                    response.text,
+                )
             case.validate_response(response, checks=CHECKS)
 
         fuzz()
