@@ -173,3 +173,59 @@ def test_the_api_holds_under_schema_fuzzing(api, settings: Any, database_url: st
     print(f"fuzzed ({database_url.split(':')[0]}): {dict(sent)}; statuses {dict(sorted(statuses.items()))}")
     big = {name for name, ops in families.items() if name != "operations"}
     assert all(sent[name] >= cases for name in big), sent
+
+
+def test_what_the_fuzzing_found_stays_fixed(api, settings) -> None:  # type: ignore[no-untyped-def]
+    """Each of these was a 500 (or, on PostgreSQL, an overflow) before."""
+    import base64
+
+    from tests.support.jobs import job_token
+
+    job = submit(api, AUTH, command_spec())
+    token = job_token(settings.database_url, job["id"])
+    huge = "9" * 30
+    for method, path, status, field in [
+        ("POST", f"/api/v1/jobs/{huge}/metrics", 422, "job_id"),
+        ("GET", f"/api/v1/jobs/{huge}", 404, None),
+        ("GET", f"/api/v1/jobs/{2**63}/events", 404, None),
+        ("GET", "/api/v1/jobs/%C2%B2", 404, None),  # '²' is a digit to str.isdigit, not to int()
+        ("DELETE", f"/api/v1/tokens/{2**31}", 422, "token_id"),
+        ("GET", f"/api/v1/projects/default/webhooks/{huge}/deliveries", 422, "webhook_id"),
+    ]:
+        response = api.request(method, path, json={"points": []} if method == "POST" else None, headers=AUTH)
+        assert response.status_code == status, (method, path, response.text)
+        if field:
+            assert response.json()["error"]["details"][0]["field"] == field
+    cursor = base64.urlsafe_b64encode(f"j{huge}".encode()).decode().rstrip("=")
+    listed = api.get("/api/v1/jobs", params={"cursor": cursor}, headers=AUTH)
+    assert listed.status_code == 422 and listed.json()["error"]["details"][0]["field"] == "cursor"
+    # a report time no datetime holds is taken as "now"; an epoch past PostgreSQL's integer is refused
+    far = api.post(
+        f"/api/v1/jobs/{job['id']}/metrics",
+        json={"points": [{"name": "loss", "step": 0, "value": 1.0, "ts": 1e18}]},
+        headers=token,
+    )
+    assert far.status_code == 200 and far.json()["accepted"] == 1, far.text
+    epoch = api.post(
+        f"/api/v1/jobs/{job['id']}/metrics",
+        json={"points": [{"name": "loss", "step": 1, "epoch": 2**31, "value": 1.0}]},
+        headers=token,
+    )
+    assert epoch.status_code == 422 and epoch.json()["error"]["details"][0]["field"] == "points.0.epoch"
+
+
+def test_the_openapi_document_declares_what_the_api_answers(api) -> None:  # type: ignore[no-untyped-def]
+    document = api.get("/api/v1/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path in ("/api/v1/health", "/api/v1/ready"):
+                assert "security" not in operation
+                continue
+            assert operation["security"] == [{"bearer": []}], (method, path)
+            error = operation["responses"]["4XX"]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path)
+    bundle = document["paths"]["/api/v1/bundles/{sha256}"]
+    assert bundle["get"]["responses"]["200"]["content"] == {}
+    assert "application/zip" in bundle["put"]["requestBody"]["content"]
