@@ -76,7 +76,7 @@ async def create_user(request: Request, body: api.CreateUserRequest) -> api.User
     async with transaction(request) as (session, principal):
         principal.require_admin()
         user = await auth.create_user(session, body.name, body.admin, body.projects)
-        return user_to_api(user, sorted(body.projects))
+        return user_to_api(user, sorted(set(body.projects)))
 
 
 @router.get("/users", response_model=list[api.User])

@@ -175,7 +175,7 @@ async def create_user(session: AsyncSession, name: str, admin: bool, projects: l
     user = UserModel(name=name, is_admin=admin)
     session.add(user)
     await session.flush()
-    for project_name in projects:
+    for project_name in dict.fromkeys(projects):  # a project named twice is one membership
         project = await project_by_name(session, project_name)
         if project is None:
             raise invalid("projects", f"no project '{project_name}'", code="invalid_request")
