@@ -16,6 +16,7 @@ from dljobs.controller.api import (
     identity,
     jobs,
     models,
+    openapi,
     operations,
     reports,
     webhooks,
@@ -59,6 +60,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False},
     )
     errors.install(app)
+    openapi.install(app)
     # each router carries its full path (/api/v1/...), which is what request metrics are labelled with
     for module in (health, jobs, reports, identity, bundles, webhooks, operations, models, endpoints):
         app.include_router(module.router)

@@ -23,6 +23,7 @@ class DatabaseSettings(BaseModel):
     url: str = Field(
         default="",
         description="sqlite+aiosqlite:///PATH or postgresql+asyncpg://...; empty: SQLite under DLJOBS_HOME",
+        repr=False,  # it may hold the password: never in a repr, a log line or a traceback's locals
     )
     pool_size: int = Field(default=10, ge=1, le=200)
     echo: bool = False

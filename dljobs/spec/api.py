@@ -15,6 +15,10 @@ from dljobs.spec.base import Name
 from dljobs.spec.status import JobStatus
 
 API_PREFIX = "/api/v1"
+# The largest ids the database holds: jobs (and what hangs off them) are 64-bit, users, tokens and webhooks
+# 32-bit (PostgreSQL integer). A larger number in a path or body names nothing, rather than overflowing.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
 
 
 class _Request(BaseModel):
@@ -183,14 +187,15 @@ class Readiness(_Response):
 
 # ---- live metrics and artifacts (reported by running jobs with their job token) ------------------------
 
-MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_./-]{0,63}$")]
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]{0,63}$"
+MetricName = Annotated[str, StringConstraints(pattern=METRIC_NAME_PATTERN)]
 ArtifactKind = Literal["model", "torchscript", "card", "metrics", "logs", "checkpoint", "other"]
 
 
 class MetricPoint(_Request):
     name: MetricName
     step: int = Field(ge=0, le=2**62)
-    epoch: int | None = Field(default=None, ge=0, le=2**31)
+    epoch: int | None = Field(default=None, ge=0, le=MAX_ID)
     value: float  # NaN and infinities are dropped (and counted), not stored
     ts: float | None = Field(default=None, description="unix time of the report; default: arrival")
 
@@ -221,7 +226,7 @@ class JobMetrics(_Response):
 class ArtifactRecord(_Request):
     name: str = Field(min_length=1, max_length=512)
     uri: str = Field(min_length=1, max_length=4096)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_BIG_ID)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     kind: ArtifactKind
 
@@ -250,8 +255,8 @@ class TrialRecord(_Request):
     status: TrialStatus
     params: dict[str, Any] = Field(default_factory=dict)
     metric: float | None = None
-    best_epoch: int | None = Field(default=None, ge=0, le=2**31)
-    epochs: int = Field(default=0, ge=0, le=2**31)
+    best_epoch: int | None = Field(default=None, ge=0, le=MAX_ID)
+    epochs: int = Field(default=0, ge=0, le=MAX_ID)
     attempts: int = Field(default=1, ge=1, le=1000)
     checkpoint: str | None = Field(default=None, max_length=4096)
     error: str | None = Field(default=None, max_length=4000)

@@ -21,8 +21,13 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=False, str_strip_whitespace=False, strict=True)
 
 
+def is_name(value: str) -> bool:
+    """A valid name, whole (re's `$` alone would let a trailing newline through)."""
+    return _NAME.fullmatch(value) is not None
+
+
 def _check_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not is_name(value):
         raise ValueError(
             f"{shown(value)} is not a name: use 1-63 lowercase letters, digits and '-', starting and "
             "ending with a letter or digit (no spaces, slashes or control characters)"

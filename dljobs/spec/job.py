@@ -22,7 +22,7 @@ MAX_TIMEOUT = 366 * 86400
 MAX_MEMORY_PER_WORKER = 64 * 2**40  # 64 TiB: no machine has more
 _BUNDLE = re.compile(r"^bundle://[0-9a-f]{64}$")
 _ENTRYPOINT = re.compile(r"^[\w./-]+\.py:[A-Za-z_]\w*$")
-_JOB_REF = re.compile(r"^job://\d+$")
+_JOB_REF = re.compile(r"^job://[0-9]{1,18}$")  # ASCII digits that fit a 64-bit id
 Priority = Literal["low", "normal", "high"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
 

@@ -106,6 +106,9 @@ def validate_spec(document: Any, lines: LineMap | None = None, set_paths: set[Pa
     """Validate a parsed document (from YAML or a JSON body) into a JobSpec."""
     if not isinstance(document, dict):
         raise SpecError([FieldError("", "a job spec is a mapping of keys (name:, workload:, ...)")])
+    nul = _nul_path(document)
+    if nul is not None:
+        raise SpecError([_located(nul, "holds a NUL character", lines or {}, set_paths or set())])
     try:
         spec = JobSpec.model_validate(document)
     except ValidationError as exc:
@@ -121,6 +124,22 @@ def validate_spec(document: Any, lines: LineMap | None = None, set_paths: set[Pa
                 [_located(loc, message, lines or {}, set_paths or set()) for loc, message in problems]
             )
     return spec
+
+
+def _nul_path(node: Any, path: Path = (), depth: int = 0) -> Path | None:
+    """The first key or string value holding a NUL character (no database stores one in text)."""
+    if depth > 64:
+        return None  # deeper than any spec: validation says so
+    if isinstance(node, str):
+        return path if "\x00" in node else None
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        if isinstance(key, str) and "\x00" in key:
+            return (*path, key)
+        found = _nul_path(child, (*path, key), depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _located(loc: Path, message: str, lines: LineMap, set_paths: set[Path]) -> FieldError:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dljobs.spec.errors import SpecError
-from dljobs.spec.loading import load_spec_file
+from dljobs.spec.loading import load_spec_file, load_spec_text, validate_spec
 from dljobs.spec.local import SERVER_FILE
 from tests.cli.runner import UNREACHABLE_URL, error_lines, run_cli
 from tests.spec.bad_specs import BAD_SPECS, CORPUS, BadSpec
@@ -147,3 +147,23 @@ def test_a_bad_bundle_cap_setting_is_invalid_input(tmp_path: Path) -> None:
     assert error_lines(result) == [
         "error: DLJOBS_MAX_BUNDLE_BYTES='lots': expected a positive number of bytes"
     ]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"name": "x", "workload": {"command": "echo \x00"}}, "workload.command"),
+        ({"name": "ok\n", "workload": {"command": "echo"}}, "name"),
+        ({"name": "x", "project": "default\n", "workload": {"command": "echo"}}, "project"),
+    ],
+)
+def test_nul_characters_and_trailing_newlines_are_refused_by_field(
+    document: dict[str, object], field: str
+) -> None:
+    """No database stores a NUL in text (PostgreSQL refuses one); a name has nothing after it."""
+    with pytest.raises(SpecError) as refused:
+        validate_spec(document)
+    assert refused.value.errors[0].path == field
+    with pytest.raises(SpecError) as from_yaml:
+        load_spec_text('name: x\nworkload:\n  command: "echo \\0"\n')
+    assert (from_yaml.value.errors[0].path, from_yaml.value.errors[0].line) == ("workload.command", 3)

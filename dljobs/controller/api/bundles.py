@@ -28,8 +28,17 @@ def _sha(sha256: str) -> str:
     return sha256
 
 
-@router.head("/{sha256}")
-@router.get("/{sha256}")
+_EXISTS = {200: {"description": "the bundle is stored", "content": {}}}
+_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.head("/{sha256}", response_class=Response, responses=_EXISTS)
+@router.get("/{sha256}", response_class=Response, responses=_EXISTS)
 async def bundle_exists(request: Request, sha256: str) -> Response:
     async with transaction(request) as (session, principal):
         principal.require_user()
@@ -38,7 +47,16 @@ async def bundle_exists(request: Request, sha256: str) -> Response:
     return Response(status_code=200)
 
 
-@router.put("/{sha256}", status_code=201)
+@router.put(
+    "/{sha256}",
+    status_code=201,
+    response_class=Response,
+    openapi_extra=_UPLOAD,
+    responses={
+        200: {"description": "already stored", "content": {}},
+        201: {"description": "stored", "content": {}},
+    },
+)
 async def upload_bundle(request: Request, sha256: str) -> Response:
     """Store a zip whose SHA-256 is `sha256`. Uploading an existing bundle again is a no-op."""
     _sha(sha256)

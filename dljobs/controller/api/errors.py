@@ -77,6 +77,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        limit = getattr(request.state, "body_over_limit", None)
+        if limit is not None:  # FastAPI read the body, hit the cap, and called it unparsable
+            return _too_large_response(limit, request_id(request))
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return JSONResponse(
@@ -98,6 +101,13 @@ def install(app: FastAPI) -> None:
                 error_body("database_unavailable", "the database is unavailable; retry shortly", None, rid),
                 503,
                 headers={"Retry-After": "1"},
+            )
+        if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
+            # a data exception (SQLSTATE class 22): a value the database cannot hold, such as a NUL
+            # character or a number out of range, that validation let through
+            log.warning("database refused a value (request %s): %s", rid, type(exc.orig).__name__)
+            return JSONResponse(
+                error_body("invalid_request", "a value in the request cannot be stored", None, rid), 422
             )
         log.exception("database error (request %s)", rid)
         return JSONResponse(error_body("internal", f"internal error (request id {rid})", None, rid), 500)
@@ -158,6 +168,7 @@ class RequestIdAndSizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    scope["state"]["body_over_limit"] = limit
                     raise _BodyTooLarge
             return message
 
@@ -174,12 +185,15 @@ class RequestIdAndSizeLimit:
     @staticmethod
     def _too_large(limit: int, rid: str) -> Callable[[Send], Awaitable[None]]:
         async def respond(send: Send) -> None:
-            response = JSONResponse(
-                error_body("too_large", f"request body over the limit of {limit:,} bytes", None, rid), 413
-            )
-            await response({"type": "http"}, _empty_receive, send)
+            await _too_large_response(limit, rid)({"type": "http"}, _empty_receive, send)
 
         return respond
+
+
+def _too_large_response(limit: int, rid: str | None) -> JSONResponse:
+    return JSONResponse(
+        error_body("too_large", f"request body over the limit of {limit:,} bytes", None, rid), 413
+    )
 
 
 class _BodyTooLarge(Exception):

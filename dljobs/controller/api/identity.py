@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy import select
 
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
@@ -74,7 +76,7 @@ async def create_user(request: Request, body: api.CreateUserRequest) -> api.User
     async with transaction(request) as (session, principal):
         principal.require_admin()
         user = await auth.create_user(session, body.name, body.admin, body.projects)
-        return user_to_api(user, sorted(body.projects))
+        return user_to_api(user, sorted(set(body.projects)))
 
 
 @router.get("/users", response_model=list[api.User])
@@ -115,7 +117,7 @@ async def list_tokens(request: Request) -> list[api.Token]:
 
 
 @router.delete("/tokens/{token_id}", response_model=api.Token)
-async def revoke_token(request: Request, token_id: int) -> api.Token:
+async def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=api.MAX_ID)]) -> api.Token:
     async with transaction(request) as (session, principal):
         principal.require_user()
         row = await auth.revoke_token(session, principal, token_id)

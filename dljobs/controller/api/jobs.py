@@ -101,24 +101,18 @@ async def list_jobs(
         return api.JobList(items=items, next_cursor=next_cursor)
 
 
-def _job_ref(job: str) -> str:
-    if not job or len(job) > 63:
-        raise invalid("job", "expected a job id or name", code="invalid_request")
-    return job
-
-
 @router.get("/{job}", response_model=api.Job)
 async def get_job(request: Request, job: str) -> api.Job:
     """A job by id, or the newest job of that name."""
     async with transaction(request) as (session, principal):
-        row = await job_service.resolve_job_ref(session, principal, _job_ref(job))
+        row = await job_service.resolve_job_ref(session, principal, job)
         return job_to_api(row.job, row.project, row.user)
 
 
 @router.post("/{job}/cancel", response_model=api.Job)
 async def cancel_job(request: Request, job: str) -> api.Job:
     async with transaction(request) as (session, principal):
-        row = await job_service.resolve_job_ref(session, principal, _job_ref(job))
+        row = await job_service.resolve_job_ref(session, principal, job)
         wake = await job_service.cancel_job(session, principal, row)
         result = job_to_api(row.job, row.project, row.user)
     if wake:
@@ -129,7 +123,7 @@ async def cancel_job(request: Request, job: str) -> api.Job:
 @router.get("/{job}/events", response_model=list[api.JobEvent])
 async def job_events(request: Request, job: str) -> list[api.JobEvent]:
     async with transaction(request) as (session, principal):
-        row = await job_service.resolve_job_ref(session, principal, _job_ref(job))
+        row = await job_service.resolve_job_ref(session, principal, job)
         return [event_to_api(e) for e in await job_service.list_events(session, row.job.id)]
 
 
@@ -138,7 +132,7 @@ async def why(request: Request, job: str) -> api.QueueExplanation:
     """Why a job waits: its place in the queue, and the quota or resource that holds it."""
     runtime = runtime_of(request)
     async with transaction(request) as (session, principal):
-        row = await job_service.resolve_job_ref(session, principal, _job_ref(job))
+        row = await job_service.resolve_job_ref(session, principal, job)
         return await explain(session, row.job, runtime.scheduler.capacity, runtime.ray_error)
 
 
@@ -157,7 +151,7 @@ async def logs(
     runtime = runtime_of(request)
     async with transaction(request) as (session, principal):
         principal.require_user()
-        row = await job_service.resolve_job_ref(session, principal, _job_ref(job))
+        row = await job_service.resolve_job_ref(session, principal, job)
     if attempt is not None and attempt > max(row.job.attempt, 1):
         raise invalid(
             "attempt", f"job {row.job.id} has had {row.job.attempt} attempts", code="invalid_request"

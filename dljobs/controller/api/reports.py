@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
@@ -19,12 +19,13 @@ from dljobs.spec.api import API_PREFIX
 from dljobs.storage import check_key
 from dljobs.storage.base import KeyNotFound
 
+JobId = Annotated[int, Path(ge=1, le=api.MAX_BIG_ID)]
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["reports"], dependencies=[Depends(authenticated)])
 
 
 @router.post("/{job_id}/metrics", response_model=api.ReportedMetrics)
 async def report_metrics(
-    request: Request, job_id: int, body: api.ReportMetricsRequest
+    request: Request, job_id: JobId, body: api.ReportMetricsRequest
 ) -> api.ReportedMetrics:
     """Live metric points, sent by the job's rank 0 with its reporting token."""
     async with transaction(request) as (session, principal):
@@ -45,7 +46,7 @@ async def job_metrics(
 
 
 @router.post("/{job_id}/trials", response_model=api.ReportedTrials)
-async def report_trials(request: Request, job_id: int, body: api.ReportTrialsRequest) -> api.ReportedTrials:
+async def report_trials(request: Request, job_id: JobId, body: api.ReportTrialsRequest) -> api.ReportedTrials:
     """A sweep's trial rows, kept live by its driver with the job's reporting token."""
     async with transaction(request) as (session, principal):
         row = await job_service.get_job(session, principal, job_id)
@@ -62,7 +63,7 @@ async def list_trials(request: Request, job: str) -> api.TrialList:
 
 @router.post("/{job_id}/artifacts", response_model=list[api.Artifact])
 async def register_artifacts(
-    request: Request, job_id: int, body: api.RegisterArtifactsRequest
+    request: Request, job_id: JobId, body: api.RegisterArtifactsRequest
 ) -> list[api.Artifact]:
     """Artifacts the job wrote under its artifacts URL (anything else is refused)."""
     runtime = runtime_of(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
@@ -13,13 +13,14 @@ from dljobs.controller.db.models import WebhookModel
 from dljobs.controller.errors import not_found
 from dljobs.controller.services import auth
 from dljobs.controller.services import webhooks as service
-from dljobs.spec.api import API_PREFIX
+from dljobs.spec.api import API_PREFIX, MAX_ID
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/projects/{{name}}/webhooks",
     tags=["webhooks"],
     dependencies=[Depends(authenticated)],
 )
+WebhookId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Event = Literal["job.finished", "sweep.finished", "deployment.changed"]
 
 
@@ -70,7 +71,7 @@ async def list_(request: Request, name: str) -> list[Webhook]:
 
 
 @router.get("/{webhook_id}/deliveries", response_model=list[Delivery])
-async def deliveries(request: Request, name: str, webhook_id: int) -> list[Delivery]:
+async def deliveries(request: Request, name: str, webhook_id: WebhookId) -> list[Delivery]:
     async with transaction(request) as (session, principal):
         principal.require_admin()
         project = await auth.visible_project(session, principal, name)
@@ -85,7 +86,7 @@ async def deliveries(request: Request, name: str, webhook_id: int) -> list[Deliv
 
 
 @router.delete("/{webhook_id}", status_code=204)
-async def delete(request: Request, name: str, webhook_id: int) -> Response:
+async def delete(request: Request, name: str, webhook_id: WebhookId) -> Response:
     async with transaction(request) as (session, principal):
         principal.require_admin()
         project = await auth.visible_project(session, principal, name)

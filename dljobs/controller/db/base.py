@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,16 @@ _ZERO = timedelta(0)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_LAST_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z, the last moment a datetime holds
+
+
+def from_unix_time(ts: float | None) -> datetime | None:
+    """A reported unix time, or None for one that is missing, not finite or outside what a datetime holds."""
+    if ts is None or not math.isfinite(ts) or not 0 <= ts <= _LAST_UNIX_TIME:
+        return None
+    return datetime.fromtimestamp(ts, UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

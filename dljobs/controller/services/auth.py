@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import JobModel, MembershipModel, ProjectModel, TokenModel, UserModel
 from dljobs.controller.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
+from dljobs.spec.base import is_name
 from dljobs.spec.status import TERMINAL, JobStatus
 
 USER_TOKEN_PREFIX = "dlj_"
@@ -139,6 +140,8 @@ class PrincipalCache:
 
 
 async def project_by_name(session: AsyncSession, name: str) -> ProjectModel | None:
+    if not is_name(name):  # nothing by that name can exist: no query (a NUL would fail one on PostgreSQL)
+        return None
     return await session.scalar(select(ProjectModel).where(ProjectModel.name == name))
 
 
@@ -150,6 +153,8 @@ async def visible_project(session: AsyncSession, principal: Principal, name: str
 
 
 async def user_by_name(session: AsyncSession, name: str) -> UserModel | None:
+    if "\x00" in name:  # (the bootstrap admin's name comes from settings and need not be a Name)
+        return None
     return await session.scalar(select(UserModel).where(UserModel.name == name))
 
 
@@ -170,7 +175,7 @@ async def create_user(session: AsyncSession, name: str, admin: bool, projects: l
     user = UserModel(name=name, is_admin=admin)
     session.add(user)
     await session.flush()
-    for project_name in projects:
+    for project_name in dict.fromkeys(projects):  # a project named twice is one membership
         project = await project_by_name(session, project_name)
         if project is None:
             raise invalid("projects", f"no project '{project_name}'", code="invalid_request")

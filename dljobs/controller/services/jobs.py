@@ -19,10 +19,13 @@ from dljobs.controller.errors import ApiError, conflict, invalid, not_found
 from dljobs.controller.launchers.base import Capacity
 from dljobs.controller.services.auth import Principal, project_by_name
 from dljobs.controller.services.transitions import change_status
+from dljobs.spec.api import MAX_BIG_ID
+from dljobs.spec.base import is_name
 from dljobs.spec.job import BUNDLE_PREFIX, PRIORITY_RANK, JobSpec
 from dljobs.spec.status import TERMINAL, WAITING, JobStatus
 
 MAX_PAGE = 500
+MAX_REF = 63  # a job id or name in a path
 _JOBS, _PROJECTS, _USERS = JobModel.__table__, ProjectModel.__table__, UserModel.__table__
 # Core statements built once for the API's hottest paths (submit, list): no unit of work, no ORM rows.
 # A repeated Idempotency-Key hits the unique constraint and inserts nothing; the first job is then read.
@@ -182,8 +185,15 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: int) -> J
 
 async def resolve_job_ref(session: AsyncSession, principal: Principal, ref: str) -> JobRow:
     """A job by id, or by name (the newest job of that name the principal can see)."""
-    if ref.isdigit():
-        return await get_job(session, principal, int(ref))
+    if not ref or len(ref) > MAX_REF:
+        raise invalid("job", "expected a job id or name", code="invalid_request")
+    if ref.isascii() and ref.isdigit():  # str.isdigit alone takes '²', which int() refuses
+        job_id = int(ref)
+        if job_id > MAX_BIG_ID:  # no such id: answer as for any other missing job
+            raise not_found(f"job {ref}")
+        return await get_job(session, principal, job_id)
+    if not is_name(ref):  # no job has that name: answer without a query
+        raise not_found(f"job '{ref}'")
     statement = (
         _with_names(select(JobModel)).where(JobModel.name == ref).order_by(JobModel.id.desc()).limit(1)
     )
@@ -202,7 +212,9 @@ def encode_cursor(job_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("j") or not text[1:].isdigit():
+        if not text.startswith("j") or not (text[1:].isascii() and text[1:].isdigit()):
+            raise ValueError
+        if int(text[1:]) > MAX_BIG_ID:
             raise ValueError
         return int(text[1:])
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -233,6 +245,8 @@ async def list_jobs(
     if statuses:
         statement = statement.where(_JOBS.c.status.in_([s.value for s in statuses]))
     if name is not None:
+        if not is_name(name):  # matched exactly, never as a pattern: no job has a name that is not one
+            return [], None
         statement = statement.where(_JOBS.c.name == name)
     if cursor is not None:
         statement = statement.where(_JOBS.c.id < decode_cursor(cursor))

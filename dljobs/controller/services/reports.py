@@ -11,14 +11,14 @@ import asyncio
 import hashlib
 import json
 import math
+import re
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dljobs.controller.db.base import utcnow
+from dljobs.controller.db.base import from_unix_time, utcnow
 from dljobs.controller.db.models import ArtifactModel, MetricModel
 from dljobs.controller.errors import invalid
 from dljobs.controller.services.launching import job_prefix
@@ -36,9 +36,7 @@ async def record_metrics(
     for point in points:
         if not math.isfinite(point.value):
             continue
-        when = (
-            datetime.fromtimestamp(point.ts, UTC) if point.ts is not None and math.isfinite(point.ts) else now
-        )
+        when = from_unix_time(point.ts) or now
         rows.append(
             MetricModel(
                 job_id=job_id,
@@ -66,6 +64,10 @@ async def metric_series(
         .order_by(MetricModel.name, MetricModel.step, MetricModel.id)
     )
     if names:
+        # matched exactly; a name no metric can have (a NUL, a newline) matches nothing, without a query
+        names = [name for name in names if _METRIC_NAME.fullmatch(name)]
+        if not names:
+            return api.JobMetrics(job_id=job_id, trial=trial, series={})
         statement = statement.where(MetricModel.name.in_(names))
     series: dict[str, list[api.SeriesPoint]] = defaultdict(list)
     for row in await session.scalars(statement):
@@ -75,9 +77,14 @@ async def metric_series(
     return api.JobMetrics(job_id=job_id, trial=trial, series=dict(series))
 
 
+_METRIC_NAME = re.compile(api.METRIC_NAME_PATTERN)
+
+
 def _check_inside(store: ArtifactStore, job_id: int, record: api.ArtifactRecord) -> str:
     """The artifact's key under the job's prefix; a record pointing anywhere else is refused."""
     try:
+        if check_key(record.name) != record.name:  # '/a', 'a//b', 'a/./b': not the path it will be read by
+            raise ValueError(record.name)
         key = check_key(f"{job_prefix(job_id)}/{record.name}")
     except ValueError:
         raise invalid(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dljobs.controller.db.base import utcnow
+from dljobs.controller.db.base import from_unix_time, utcnow
 from dljobs.controller.db.models import JobModel, TrialModel
 from dljobs.controller.errors import invalid
 from dljobs.spec import api
@@ -19,7 +19,7 @@ LIVE = ("running", "retrying")
 
 
 def _when(ts: float | None) -> datetime | None:
-    return datetime.fromtimestamp(ts, UTC) if ts is not None and math.isfinite(ts) else None
+    return from_unix_time(ts)
 
 
 def _sweep_of(job: JobModel) -> dict:  # type: ignore[type-arg]
