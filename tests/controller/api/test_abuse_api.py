@@ -65,6 +65,16 @@ def test_another_project_cannot_reach_a_job_by_any_route(api, identities, settin
     assert theirs.json()["error"]["message"].replace(str(job["id"]), "N") == missing.json()["error"][
         "message"
     ].replace("987654", "N")
+    # nor deploy it: the answer is the one for a job that does not exist, and no endpoint is made
+    deploy_theirs = api.post(
+        "/api/v1/endpoints", json={"name": "stolen", "job": str(job["id"])}, headers=bob.headers
+    )
+    deploy_missing = api.post(
+        "/api/v1/endpoints", json={"name": "stolen", "job": "987654"}, headers=bob.headers
+    )
+    assert deploy_theirs.status_code == deploy_missing.status_code == 404, deploy_theirs.text
+    assert api.get("/api/v1/endpoints/stolen", headers=bob.headers).status_code == 404
+    assert api.get("/api/v1/endpoints", headers=alice.headers).json() == []
     # the job is untouched
     assert api.get(f"/api/v1/jobs/{job['id']}", headers=alice.headers).json()["status"] == "QUEUED"
 
