@@ -57,6 +57,19 @@ class ControllerMetrics:
         self.reconciled = Counter(
             "dljobs_reconciled_total", "Jobs this controller checked against Ray", registry=self.registry
         )
+        self.endpoint_requests = Counter(
+            "dljobs_endpoint_requests_total",
+            "Predict requests of callers the endpoint accepted, by answer status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.endpoint_latency = Histogram(
+            "dljobs_endpoint_request_duration_seconds",
+            "Predict latency through the controller, answered with predictions",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=_LATENCY_BUCKETS,
+        )
         self.webhook_deliveries = Counter(
             "dljobs_webhook_deliveries_total", "Webhook deliveries", ["outcome"], registry=self.registry
         )

@@ -7,12 +7,13 @@ Managing endpoints takes a user token. `POST /endpoints/{name}/predict` takes th
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from dljobs.controller.api.context import authenticated, runtime_of, transaction
-from dljobs.controller.errors import invalid
+from dljobs.controller.errors import ApiError, invalid
 from dljobs.controller.services import endpoints as service
 from dljobs.controller.services import jobs as job_service
 from dljobs.controller.services.gateway import Route
@@ -179,5 +180,13 @@ async def predict(request: Request, route: Annotated[Route, Depends(_caller)]) -
         body = json.loads(await request.body())
     except (ValueError, RecursionError):
         raise invalid("", "the body is not valid JSON", code="invalid_input") from None
-    answer = await runtime_of(request).gateway.predict(route, body)
+    runtime = runtime_of(request)
+    started = time.perf_counter()
+    try:
+        answer = await runtime.gateway.predict(route, body)
+    except ApiError as exc:
+        runtime.metrics.endpoint_requests.labels(route.name, str(exc.status)).inc()
+        raise
+    runtime.metrics.endpoint_requests.labels(route.name, "200").inc()
+    runtime.metrics.endpoint_latency.labels(route.name).observe(time.perf_counter() - started)
     return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")

@@ -237,9 +237,11 @@ class Deployer(Loop):
         if endpoint.stable_version_id is not None:
             if stable == "RUNNING" and endpoint.status != "ready":
                 endpoint.status, endpoint.status_reason = "ready", "serving"
+                await service.add_event(session, endpoint, "ready", "serving")
                 changed = True
             elif stable in ("DEPLOY_FAILED", "UNHEALTHY") and endpoint.status != "failed":
                 endpoint.status, endpoint.status_reason = "failed", f"{stable}: {stable_message[-500:]}"
+                await service.add_event(session, endpoint, "failed", endpoint.status_reason)
                 changed = True
         if changed:
             endpoint.updated_at = now

@@ -29,7 +29,7 @@ from dljobs.controller.db.models import (
     RegisteredModelModel,
 )
 from dljobs.controller.errors import conflict, invalid, not_found
-from dljobs.controller.services import registry
+from dljobs.controller.services import registry, webhooks
 from dljobs.controller.services.auth import Principal, hash_token, new_token, project_by_name
 from dljobs.spec.api import API_PREFIX
 from dljobs.spec.serving import (
@@ -57,7 +57,9 @@ class EndpointRow:
 
 
 async def add_event(session: AsyncSession, endpoint: EndpointModel, kind: str, message: str) -> None:
+    """The endpoint's history, and its project's `deployment.changed` webhooks, in the same transaction."""
     session.add(EndpointEventModel(endpoint_id=endpoint.id, kind=kind, message=message[:4000]))
+    await webhooks.deployment_changed(session, endpoint, kind, message[:4000])
 
 
 def _config(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dljobs.controller.db.models import JobModel, ProjectModel, WebhookDeliveryModel, WebhookModel
+from dljobs.controller.db.models import (
+    EndpointModel,
+    JobModel,
+    ProjectModel,
+    WebhookDeliveryModel,
+    WebhookModel,
+)
 from dljobs.controller.errors import not_found
 from dljobs.spec.status import JobStatus
 
@@ -104,6 +110,24 @@ async def job_finished(session: AsyncSession, job: JobModel, status: JobStatus, 
         },
     }
     await enqueue(session, job.project_id, event, payload)
+
+
+async def deployment_changed(
+    session: AsyncSession, endpoint: EndpointModel, change: str, message: str
+) -> None:
+    """An endpoint changed: created, rolled out, a canary, promoted, rolled back, ready, failed, deleted."""
+    payload = {
+        "text": f"dljobs endpoint {endpoint.name} {change.replace('_', ' ')}: {message}",
+        "event": "deployment.changed",
+        "endpoint": {
+            "id": endpoint.id,
+            "name": endpoint.name,
+            "status": endpoint.status,
+            "change": change,
+            "message": message,
+        },
+    }
+    await enqueue(session, endpoint.project_id, "deployment.changed", payload)
 
 
 def body_of(payload: dict[str, Any]) -> bytes:

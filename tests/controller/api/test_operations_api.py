@@ -8,6 +8,7 @@ import logging
 from dljobs.controller.telemetry import JsonFormatter, request_id_var
 from tests.support.factories import command_spec
 from tests.support.jobs import submit
+from tests.support.serving import trained_job
 
 
 def test_metrics_need_an_admin_and_show_queue_and_requests(api, identities) -> None:  # type: ignore[no-untyped-def]
@@ -31,6 +32,21 @@ def test_metrics_need_an_admin_and_show_queue_and_requests(api, identities) -> N
         'dljobs_api_request_duration_seconds_count{method="POST",route="/api/v1/jobs",status="201"} 3.0'
         in text
     )
+
+
+def test_metrics_count_endpoint_requests_by_status(api, identities, settings) -> None:  # type: ignore[no-untyped-def]
+    admin = identities.admin.headers
+    job = trained_job(api, admin, settings)
+    assert api.post(
+        "/api/v1/endpoints", json={"name": "counted", "job": str(job["id"])}, headers=admin
+    ).is_success
+    for _ in range(2):  # nothing serves it here (the deployer is off): 503 with Retry-After
+        answer = api.post("/api/v1/endpoints/counted/predict", json={"inputs": [[0.0] * 64]}, headers=admin)
+        assert answer.status_code == 503
+    api.post("/api/v1/endpoints/unknown/predict", json={"inputs": []}, headers=admin)  # 404: no label for it
+    text = api.get("/metrics", headers=admin).text
+    assert 'dljobs_endpoint_requests_total{endpoint="counted",status="503"} 2.0' in text
+    assert 'endpoint="unknown"' not in text
 
 
 def test_json_log_lines_carry_the_request_id() -> None:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from dljobs.controller.app import create_app
 from tests.support.factories import command_spec
 from tests.support.jobs import WAIT_LIMIT, submit
+from tests.support.serving import trained_job
 
 
 class Receiver:
@@ -94,6 +95,29 @@ def test_a_finished_job_is_delivered_signed_and_retried(notifying_api, identitie
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert deliveries[0]["attempts"] == 3 and deliveries[0]["last_error"] is None
+
+
+def test_a_deployment_change_is_delivered(notifying_api, identities, settings) -> None:  # type: ignore[no-untyped-def]
+    api, admin = notifying_api, identities.admin.headers
+    receiver = Receiver([])
+    created = api.post(
+        "/api/v1/projects/default/webhooks",
+        json={"url": receiver.url, "events": ["deployment.changed"]},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    job = trained_job(api, admin, settings)
+    finished = submit(api, admin, command_spec(name="not-subscribed"))
+    api.post(f"/api/v1/jobs/{finished['id']}/cancel", headers=admin)  # job.finished: not subscribed
+    deployed = api.post("/api/v1/endpoints", json={"name": "hooked", "job": str(job["id"])}, headers=admin)
+    assert deployed.status_code == 201, deployed.text
+    receiver.wait(1)
+    time.sleep(0.5)  # nothing else is on its way: the cancelled job's event is not this hook's
+    assert len(receiver.received) == 1
+    payload = json.loads(receiver.received[0][1])
+    assert payload["event"] == "deployment.changed"
+    assert payload["endpoint"]["name"] == "hooked" and payload["endpoint"]["change"] == "created"
+    assert payload["text"].startswith("dljobs endpoint hooked created: deploying")
 
 
 def test_a_hanging_receiver_holds_up_nothing(notifying_api, identities) -> None:  # type: ignore[no-untyped-def]
