@@ -3,11 +3,12 @@ progress line `dljobs status` shows for a sweep."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dljobs.spec import api
+if TYPE_CHECKING:
+    from dljobs.spec import api
 
 OUTPUT = typer.Option("table", "-o", "--output", help="table or json.")
 CURVES = 3
