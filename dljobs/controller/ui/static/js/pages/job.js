@@ -5,7 +5,7 @@ import { lineChart } from "../chart.js";
 import {
   errorBox, formatBytes, formatTime, h, isTerminal, poll, replace, runtimeOf, statusBadge,
 } from "../dom.js";
-import { trialsView } from "./trials.js";
+import { trialsView } from "../trials.js";
 
 const REFRESH_MS = 2500;
 const TAIL_LINES = 300;

@@ -1,8 +1,8 @@
 // A sweep's trials, drawn on its job page (job.js): the progress line, the trials best first by the sweep's
 // metric (status, epochs, attempts, parameters) and, per parameter, an SVG chart of the metric against it
 // (a log axis for a loguniform parameter, one column per value for choices and grids).
-import { ticks } from "../chart.js";
-import { formatNumber, h, s, statusBadge } from "../dom.js";
+import { ticks } from "./chart.js";
+import { formatNumber, h, s, statusBadge } from "./dom.js";
 
 const STATUS_COLORS = {
   succeeded: "#067647", stopped: "#98a2b3", running: "#175cd3", retrying: "#b54708", failed: "#b42318",
