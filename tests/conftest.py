@@ -15,14 +15,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One local Ray head for the session (token auth, free ports, its own temp dir)."""
-    from dljobs.controller.ray_head import LocalRayHead
+    from tests.support.ray import own_ray_head
 
-    log = tmp_path_factory.mktemp("ray") / "head.log"
-    head = LocalRayHead(num_cpus=int(os.environ.get("DLJOBS_TEST_RAY_CPUS", "2")), log_file=log).start()
-    try:
+    with own_ray_head(tmp_path_factory, int(os.environ.get("DLJOBS_TEST_RAY_CPUS", "2"))) as head:
         yield head
-    finally:
-        head.stop()
 
 
 @pytest.fixture(scope="session")

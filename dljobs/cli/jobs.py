@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List jobs, newest first."""
         from dljobs.cli import connection
-        from dljobs.cli.output import ago, console, duration, print_json, status_text
+        from dljobs.cli.output import ago, console, duration, new_table, print_json, status_text
         from dljobs.client.errors import InvalidInput
         from dljobs.spec.status import JobStatus
 
@@ -129,11 +129,9 @@ def register(app: typer.Typer) -> None:
         if output == "json":
             print_json(page)
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for column in ("ID", "NAME", "PROJECT", "STATUS", "SUBMITTED", "DURATION", "REASON"):
-            table.add_column(column, overflow="fold" if column == "REASON" else "ellipsis")
+        table = new_table(
+            ("ID", "NAME", "PROJECT", "STATUS", "SUBMITTED", "DURATION", "REASON"), fold=("REASON",)
+        )
         for job in page.items:
             table.add_row(
                 str(job.id),

@@ -9,8 +9,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pydantic import BaseModel
     from rich.console import Console
+    from rich.table import Table
 
 
 class Output(StrEnum):
@@ -63,6 +66,17 @@ def print_json(data: Any) -> None:
 
 def print_models(items: BaseModel | list[BaseModel]) -> None:
     print_json(items)
+
+
+def new_table(columns: Iterable[str], fold: Iterable[str] = ()) -> Table:
+    """A borderless table with bold headers; the columns named in `fold` wrap instead of being cut."""
+    from rich.table import Table
+
+    folded = set(fold)
+    result = Table(box=None, header_style="bold")
+    for column in columns:
+        result.add_column(column, overflow="fold" if column in folded else "ellipsis")
+    return result
 
 
 def status_text(status: str) -> str:

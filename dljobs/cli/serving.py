@@ -19,18 +19,14 @@ endpoints_app = typer.Typer(help="Served models: status, figures, rollouts.", no
 def models_list(project: str = PROJECT, output: str = OUTPUT) -> None:
     """Registered models with their latest and production versions."""
     from dljobs.cli import connection
-    from dljobs.cli.output import ago, console, print_json
+    from dljobs.cli.output import ago, console, new_table, print_json
 
     with connection.client() as client:
         found = client.list_models(project)
     if output == "json":
         print_json(found)
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for column in ("NAME", "PROJECT", "LATEST", "PRODUCTION", "CREATED"):
-        table.add_column(column)
+    table = new_table(("NAME", "PROJECT", "LATEST", "PRODUCTION", "CREATED"))
     for model in found:
         table.add_row(
             model.name,
@@ -50,7 +46,7 @@ def models_show(
 ) -> None:
     """A model's versions (metrics, stage, lineage), or one version with its model card."""
     from dljobs.cli import connection
-    from dljobs.cli.output import ago, console, print_json
+    from dljobs.cli.output import ago, console, new_table, print_json
 
     name, _, version = model.partition(":")
     with connection.client() as client:
@@ -68,11 +64,7 @@ def models_show(
     console().print(
         f"[bold]{found.name}[/] ({found.project}){' - ' + found.description if found.description else ''}"
     )
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for column in ("VERSION", "STAGE", "JOB", "METRICS", "DATA", "CREATED"):
-        table.add_column(column, overflow="fold" if column == "METRICS" else "ellipsis")
+    table = new_table(("VERSION", "STAGE", "JOB", "METRICS", "DATA", "CREATED"), fold=("METRICS",))
     for v in found.versions:
         table.add_row(
             str(v.version),
@@ -132,18 +124,16 @@ def models_promote(
 def endpoints_list(project: str = PROJECT, output: str = OUTPUT) -> None:
     """Endpoints with the versions they serve."""
     from dljobs.cli import connection
-    from dljobs.cli.output import console, print_json
+    from dljobs.cli.output import console, new_table, print_json
 
     with connection.client() as client:
         found = client.list_endpoints(project)
     if output == "json":
         print_json(found)
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for column in ("NAME", "PROJECT", "STATUS", "SERVING", "CANARY", "REPLICAS", "REASON"):
-        table.add_column(column, overflow="fold" if column == "REASON" else "ellipsis")
+    table = new_table(
+        ("NAME", "PROJECT", "STATUS", "SERVING", "CANARY", "REPLICAS", "REASON"), fold=("REASON",)
+    )
     for e in found:
         canary = f"{e.canary.model}:{e.canary.version} ({e.canary_percent:g}%)" if e.canary else "-"
         table.add_row(

@@ -31,10 +31,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def trials(job: str = typer.Argument(..., help="The sweep's id or name."), output: str = OUTPUT) -> None:
         """A sweep's trials, best first by its metric: parameters, status, epochs, and learning curves."""
-        from rich.table import Table
-
         from dljobs.cli import connection
-        from dljobs.cli.output import console, escape, print_json
+        from dljobs.cli.output import console, escape, new_table, print_json
         from dljobs.cli.plot import chart, sparkline
 
         with connection.client() as client:
@@ -53,9 +51,8 @@ def register(app: typer.Typer) -> None:
             out.print("no trials yet")
             return
         paths = sorted({path for t in found.items for path in t.params})
-        table = Table(box=None, header_style="bold")
-        for column in ("TRIAL", "STATUS", found.metric.upper(), "EPOCHS", *(p.split(".")[-1] for p in paths)):
-            table.add_column(escape(column))
+        columns = ("TRIAL", "STATUS", found.metric.upper(), "EPOCHS", *(p.split(".")[-1] for p in paths))
+        table = new_table(escape(column) for column in columns)
         for t in found.items:
             metric = f"{t.metric:.4g}" if t.metric is not None else "-"
             table.add_row(

@@ -18,10 +18,8 @@ def register(app: typer.Typer) -> None:
         output: str = OUTPUT,
     ) -> None:
         """A job's metrics: the latest, best and worst of each, and a chart of one over time."""
-        from rich.table import Table
-
         from dljobs.cli import connection
-        from dljobs.cli.output import console, print_json
+        from dljobs.cli.output import console, new_table, print_json
         from dljobs.cli.plot import chart, sparkline
 
         with connection.client() as client:
@@ -33,9 +31,7 @@ def register(app: typer.Typer) -> None:
         if not found.series:
             out.print(f"job {found.job_id} has reported no metrics yet")
             return
-        table = Table(box=None, header_style="bold")
-        for column in ("METRIC", "LAST", "MIN", "MAX", "POINTS", "TREND"):
-            table.add_column(column)
+        table = new_table(("METRIC", "LAST", "MIN", "MAX", "POINTS", "TREND"))
         for metric, points in sorted(found.series.items()):
             values = [p.value for p in points]
             table.add_row(

@@ -57,14 +57,25 @@ class Principal:
             raise forbidden()
 
 
-async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
-    """The principal behind an `Authorization: Bearer ...` header, or 401."""
+def bearer_token(authorization: str | None, *, missing: str, placeholder: str) -> str:
+    """The credential of an `Authorization: Bearer ...` header; 401 with `missing`, or saying the header is
+    malformed, otherwise."""
     if not authorization:
-        raise unauthorized("missing token: send Authorization: Bearer <token> (dljobs login)")
+        raise unauthorized(missing)
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 256:
-        raise unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+        raise unauthorized(f"malformed Authorization header: expected 'Bearer {placeholder}'")
+    return token
+
+
+async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+    """The principal behind an `Authorization: Bearer ...` header, or 401."""
+    token = bearer_token(
+        authorization,
+        missing="missing token: send Authorization: Bearer <token> (dljobs login)",
+        placeholder="<token>",
+    )
     digest = hash_token(token)
     if token.startswith(JOB_TOKEN_PREFIX):
         return await _job_principal(session, digest)

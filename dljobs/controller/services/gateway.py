@@ -34,7 +34,7 @@ from dljobs.controller.db.models import (
     RegisteredModelModel,
 )
 from dljobs.controller.errors import ApiError, invalid, not_found, unauthorized
-from dljobs.controller.services.auth import PrincipalCache, authenticate, hash_token
+from dljobs.controller.services.auth import PrincipalCache, authenticate, bearer_token, hash_token
 from dljobs.controller.services.endpoints import SWITCH, app_name
 from dljobs.controller.services.monitoring import StatsBook
 from dljobs.controller.services.serve_http import ServeHTTP, ServeTransportError
@@ -241,12 +241,11 @@ class Gateway:
         """The caller first, then the endpoint: a missing, malformed, unknown or revoked credential is 401
         whether or not the endpoint exists; an endpoint the caller may not use is 404, as a missing one is
         (an endpoint key is good for its own endpoint; a user token for its projects' endpoints)."""
-        if not authorization:
-            raise unauthorized("missing key: send Authorization: Bearer <endpoint key>")
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > 256:
-            raise unauthorized("malformed Authorization header: expected 'Bearer <key>'")
+        token = bearer_token(
+            authorization,
+            missing="missing key: send Authorization: Bearer <endpoint key>",
+            placeholder="<key>",
+        )
         digest = hash_token(token)
         if token.startswith(ENDPOINT_KEY_PREFIX):
             cached = self._keys.get(digest)

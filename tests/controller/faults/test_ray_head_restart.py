@@ -19,6 +19,7 @@ from dljobs.controller.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support.factories import command_spec
 from tests.support.jobs import submit, wait_for
+from tests.support.ray import own_ray_head
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -26,11 +27,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture(scope="module")
 def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayHead]:
-    started = LocalRayHead(num_cpus=2, log_file=tmp_path_factory.mktemp("ray") / "head.log").start()
-    try:
+    with own_ray_head(tmp_path_factory) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

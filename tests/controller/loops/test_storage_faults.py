@@ -21,6 +21,7 @@ from dljobs.controller.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support.factories import model_spec
 from tests.support.jobs import WAIT_LIMIT, submit, wait_for
+from tests.support.ray import own_ray_head
 from tests.support.s3 import SeaweedS3
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -46,11 +47,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 
 @pytest.fixture(scope="module")
 def head(s3: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayHead]:
-    started = LocalRayHead(num_cpus=2, log_file=tmp_path_factory.mktemp("ray") / "head.log").start()
-    try:
+    with own_ray_head(tmp_path_factory) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

@@ -103,6 +103,20 @@ export function errorBox(error) {
   return h("p", { class: "error", role: "alert" }, error && error.message ? error.message : String(error));
 }
 
+// One refresh of a live list: `fill()` draws it, then `updated` shows the time and an earlier error is
+// cleared; a failure is shown in `problem`. Returns false (stop polling) once the token is refused.
+export async function refreshInto(updated, problem, fill) {
+  try {
+    await fill();
+    updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    replace(problem);
+  } catch (error) {
+    replace(problem, errorBox(error));
+    if (error.status === 401) return false;
+  }
+  return true;
+}
+
 // Run `task` now and then every `ms` after it finishes, until stop() (skipped while the tab is hidden).
 export function poll(task, ms) {
   let stopped = false;

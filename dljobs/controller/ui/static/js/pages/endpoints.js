@@ -3,7 +3,7 @@
 // the distribution of predicted classes (small SVG bars) and input drift (PSI). Refreshed every 3 s.
 import { encodePath, get } from "../api.js";
 import { color } from "../chart.js";
-import { errorBox, formatNumber, formatTime, h, poll, replace, s } from "../dom.js";
+import { errorBox, formatNumber, formatTime, h, poll, refreshInto, replace, s } from "../dom.js";
 
 const REFRESH_MS = 3000;
 const MAX_CLASSES = 10;
@@ -151,8 +151,8 @@ export default {
     const problem = h("div");
     main.append(h("div", { class: "title-row" }, h("h1", {}, "Endpoints"), updated), problem, list);
 
-    const load = async () => {
-      try {
+    const load = () =>
+      refreshInto(updated, problem, async () => {
         const endpoints = await get("/endpoints");
         const panels = await Promise.all(
           endpoints.map(async (endpoint) => {
@@ -165,14 +165,7 @@ export default {
           }),
         );
         replace(list, panels.length ? panels : h("p", { class: "muted empty" }, "No endpoints."));
-        updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-        replace(problem);
-      } catch (error) {
-        replace(problem, errorBox(error));
-        if (error.status === 401) return false;
-      }
-      return true;
-    };
+      });
     return poll(load, REFRESH_MS);
   },
 };

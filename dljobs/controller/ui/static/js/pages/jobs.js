@@ -1,6 +1,6 @@
 // #/jobs: the jobs the token can see, newest first, filtered by status, project and name; refreshed live.
 import { get, query as toQuery } from "../api.js";
-import { errorBox, formatTime, h, poll, replace, runtimeOf, STATUSES, statusBadge } from "../dom.js";
+import { formatTime, h, poll, refreshInto, replace, runtimeOf, statusBadge, STATUSES } from "../dom.js";
 
 const PAGE = 50;
 const REFRESH_MS = 3000;
@@ -90,20 +90,13 @@ export default {
       })
       .catch(() => {});
 
-    const load = async () => {
-      try {
+    const load = () =>
+      refreshInto(updated, problem, async () => {
         const page = await get(`/jobs${toQuery({ ...filters, status: filters.status.join(",") || null, limit: shown })}`);
         cursor = page.next_cursor;
         replace(body, page.items.length ? page.items.map(jobRow) : h("tr", {}, h("td", { colspan: 8, class: "muted empty" }, "No jobs.")));
         more.hidden = !cursor || shown >= 500;
-        updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-        replace(problem);
-      } catch (error) {
-        replace(problem, errorBox(error));
-        if (error.status === 401) return false;
-      }
-      return true;
-    };
+      });
     more.addEventListener("click", () => {
       shown = Math.min(shown + PAGE, 500);
       load();

@@ -1,7 +1,7 @@
 // #/models: the registry's models (those of the token's projects), each with its versions: stage, the job
 // that trained it, its key metrics and when it was registered. Refreshed every 10 s.
 import { encodePath, get, query as toQuery } from "../api.js";
-import { errorBox, formatNumber, formatTime, h, poll, replace } from "../dom.js";
+import { formatNumber, formatTime, h, poll, refreshInto, replace } from "../dom.js";
 
 const REFRESH_MS = 10000;
 const MAX_METRICS = 4;
@@ -69,22 +69,15 @@ export default {
     const problem = h("div");
     main.append(h("div", { class: "title-row" }, h("h1", {}, "Models"), updated), problem, list);
 
-    const load = async () => {
-      try {
+    const load = () =>
+      refreshInto(updated, problem, async () => {
         const models = await get("/models");
         // the list carries no versions: each model's own page does
         const full = await Promise.all(
           models.map((m) => get(`/models/${encodePath(m.name)}${toQuery({ project: m.project })}`).catch(() => m)),
         );
         replace(list, full.length ? full.map(modelPanel) : h("p", { class: "muted empty" }, "No registered models."));
-        updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-        replace(problem);
-      } catch (error) {
-        replace(problem, errorBox(error));
-        if (error.status === 401) return false;
-      }
-      return true;
-    };
+      });
     return poll(load, REFRESH_MS);
   },
 };
