@@ -80,7 +80,7 @@ def main() -> None:
     os.environ["DLJOBS_HOME"] = str(home)
     server = local_stack.start(home)
     client = Client(server.url, server.token())
-    pid_file = home / RAY_HEAD_PID_FILE  # written once the controller's Ray head is up
+    pid_file = home / RAY_HEAD_PID_FILE  # written as the controller starts its Ray head
     deadline = time.monotonic() + 300
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.5)

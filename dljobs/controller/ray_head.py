@@ -59,6 +59,7 @@ class LocalRayHead:
     temp_dir: Path | None = None
     port: int = 0
     dashboard_port: int = 0
+    pid_file: Path | None = None  # the head's process group, written as soon as it starts (crash cleanup)
     process: subprocess.Popen[bytes] | None = None
     _owned_temp: bool = False
 
@@ -130,6 +131,8 @@ class LocalRayHead:
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
+        if self.pid_file is not None:
+            self.pid_file.write_text(f"{self.process.pid}\n")
         self._wait_ready(timeout)
         return self
 

@@ -65,8 +65,6 @@ class Runtime:
         assert self.ray_head is not None
         try:
             await asyncio.to_thread(self.ray_head.start)
-            if self.ray_head.process is not None:
-                (self.settings.home / RAY_HEAD_PID_FILE).write_text(f"{self.ray_head.process.pid}\n")
             log.info("local Ray head ready at %s", self.ray_head.dashboard_url)
             self.scheduler.wake()
         except Exception as exc:
@@ -145,6 +143,7 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
                 port=settings.ray.local_port or free_port(),
                 dashboard_port=settings.ray.local_dashboard_port or free_port(),
                 log_file=settings.home / "ray-head.log",
+                pid_file=settings.home / RAY_HEAD_PID_FILE,
             )
             address, token = ray_head.dashboard_url, ray_head.token
             serve_address, serve_token = address, token
