@@ -13,7 +13,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.runtime import Runtime
-from dljobs.controller.services.auth import Principal, authenticate, hash_token
+from dljobs.controller.services.auth import Principal
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -23,14 +23,7 @@ def runtime_of(request: Request) -> Runtime:
 async def authenticated(request: Request) -> Principal:
     """The router dependency: 401 before anything else for a missing, malformed or unknown token."""
     runtime = runtime_of(request)
-    header = request.headers.get("authorization")
-    key = hash_token(header) if header else ""
-    principal = runtime.principals.get(key) if key else None
-    if principal is None:
-        async with runtime.sessions() as session:
-            principal = await authenticate(session, header)
-        if principal.job_id is None:
-            runtime.principals.put(key, principal)
+    principal = await runtime.principals.authenticate(runtime.sessions, request.headers.get("authorization"))
     request.state.principal = principal
     return principal
 

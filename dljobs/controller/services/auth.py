@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import JobModel, MembershipModel, ProjectModel, TokenModel, UserModel
@@ -145,6 +145,19 @@ class PrincipalCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    async def authenticate(
+        self, sessions: async_sessionmaker[AsyncSession], authorization: str | None
+    ) -> Principal:
+        """`authenticate()` through the cache; a job's token is looked up each time (it ends with its job)."""
+        key = hash_token(authorization) if authorization else ""
+        principal = self.get(key) if key else None
+        if principal is None:
+            async with sessions() as session:
+                principal = await authenticate(session, authorization)
+            if principal.job_id is None:
+                self.put(key, principal)
+        return principal
 
 
 # ---- users, projects, tokens --------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from dljobs.controller.db.models import (
     RegisteredModelModel,
 )
 from dljobs.controller.errors import ApiError, invalid, not_found, unauthorized
-from dljobs.controller.services.auth import PrincipalCache, authenticate, bearer_token, hash_token
+from dljobs.controller.services.auth import PrincipalCache, bearer_token, hash_token
 from dljobs.controller.services.endpoints import SWITCH, app_name
 from dljobs.controller.services.monitoring import StatsBook
 from dljobs.controller.services.serve_http import ServeHTTP, ServeTransportError
@@ -266,12 +266,7 @@ class Gateway:
             if cached[0] != route.endpoint_id:
                 raise not_found(f"endpoint '{name}'")
             return route
-        principal = self.principals.get(digest)
-        if principal is None:
-            async with self.sessions() as session:
-                principal = await authenticate(session, authorization)
-            if principal.job_id is None:
-                self.principals.put(digest, principal)
+        principal = await self.principals.authenticate(self.sessions, authorization)
         route = await self.route(name)
         if principal.job_id is not None or not principal.sees_project(route.project_id):
             raise not_found(f"endpoint '{name}'")
