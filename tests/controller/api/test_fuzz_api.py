@@ -32,6 +32,7 @@ from dljobs.storage import open_store
 from tests.conftest import ADMIN_TOKEN
 from tests.support.factories import command_spec
 from tests.support.jobs import submit
+from tests.support.serving import trained_job
 
 CASES = int(os.environ.get("FUZZ_CASES", "1000"))  # per family on SQLite; scale a run with FUZZ_CASES
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -62,7 +63,8 @@ def _bundle() -> bytes:
 
 
 def _seed(api, settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Real rows for the generated requests to find: jobs (one finished), a bundle, a webhook, a token."""
+    """Real rows for the generated requests to find: jobs (one finished), a bundle, a webhook, a token, a
+    registered model and an endpoint with its key."""
     queued = submit(api, AUTH, command_spec(name="fuzz-queued"))
     finished = submit(api, AUTH, command_spec(name="fuzz-done"))
     assert api.post(f"/api/v1/jobs/{finished['id']}/cancel", headers=AUTH).status_code == 200
@@ -75,10 +77,17 @@ def _seed(api, settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
     assert hook.status_code == 201, hook.text
     throwaway = api.post("/api/v1/tokens", json={"name": "throwaway"}, headers=AUTH).json()["id"]
+    trained = trained_job(api, AUTH, settings, name="fuzz-model")
+    endpoint = api.post(
+        "/api/v1/endpoints", json={"name": "fuzz-endpoint", "job": str(trained["id"])}, headers=AUTH
+    )
+    assert endpoint.status_code == 201, endpoint.text
     return {
         "job": [str(queued["id"]), str(finished["id"]), "fuzz-done"],
         "job_id": [queued["id"], finished["id"]],
-        "name": ["default"],
+        "name": ["default", "fuzz-model", "fuzz-endpoint"],
+        "version": [1],
+        "key_id": [endpoint.json()["key"]["id"]],
         "sha256": [sha],
         "webhook_id": [hook.json()["id"]],
         "token_id": [throwaway],
@@ -92,6 +101,8 @@ def _strategies(operation, known: dict[str, list[Any]]) -> list[st.SearchStrateg
     query = {"follow": "false"} if operation.path.endswith("/logs") else None  # a queued job's log never ends
     if not (operation.method.upper() == "DELETE" and "token_id" in names):  # random ids could revoke ours
         out.append(operation.as_strategy(GenerationMode.POSITIVE, query=query))
+    if operation.path.endswith("/predict"):  # nothing serves the seeded endpoint here: it answers 503
+        known = {**known, "name": [n for n in known["name"] if n != "fuzz-endpoint"]}
     if names:
         out.append(
             st.fixed_dictionaries({name: st.sampled_from(known[name]) for name in names}).flatmap(
