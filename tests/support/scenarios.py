@@ -14,7 +14,7 @@ import httpx
 
 from dljobs.client.http import Client
 from tests.support.controller_process import ControllerProcess, controller_env
-from tests.support.jobs import ray_jobs_of
+from tests.support.jobs import WAIT_LIMIT, ray_jobs_of
 from tests.support.load import SubmitLoad, assert_exactly_once, small_job
 
 
@@ -33,6 +33,14 @@ def _counter(url: str, token: str, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _short_or_long(i: int) -> dict[str, Any]:
+    return small_job(i, f"sleep {10 if i % 10 == 0 else 1}; echo {{i}}")
+
+
+def _running_on(ray_head: Any) -> set[str]:
+    return {j["submission_id"] for j in ray_jobs_of(ray_head, "dljobs-") if j["status"] == "RUNNING"}
+
+
 def controller_kills(
     ray_head: Any,
     database_url: str,
@@ -44,22 +52,24 @@ def controller_kills(
     downtimes: tuple[float, ...] = (0.0, 2.0, 5.0),
     seed: int = 0,
 ) -> Outcome:
-    """Submit `jobs` one-second jobs while SIGKILLing the controller `kills` times at random moments."""
+    """Submit `jobs` short jobs (a second; every tenth runs ten) while SIGKILLing the controller `kills`
+    times at random moments, the first once a job runs on Ray (so that one outlives its controller)."""
     rng = random.Random(seed)
     env = controller_env(database_url, ray_head, workdir / "home", token)
     controller = ControllerProcess(env, workdir / "controller.log").start()
     began = time.monotonic()
     try:
         client = Client(controller.url, token, retries=20)
-        load = SubmitLoad(client, jobs, lambda i: small_job(i, "sleep 1; echo {i}"), interval=0.02).start()
+        load = SubmitLoad(client, jobs, _short_or_long, interval=0.02).start()
         outcome = Outcome(jobs=jobs, seconds=0.0)
         running: set[str] = set()
-        for downtime in [downtimes[k % len(downtimes)] for k in range(kills)]:
+        for k, downtime in enumerate(downtimes[k % len(downtimes)] for k in range(kills)):
             time.sleep(rng.uniform(1.0, 6.0))
+            while k == 0 and not _running_on(ray_head) and time.monotonic() - began < WAIT_LIMIT:
+                time.sleep(0.1)
             controller.kill()
             outcome.kills.append((round(time.monotonic() - began, 1), downtime))
-            on_ray = ray_jobs_of(ray_head, "dljobs-")
-            running |= {j["submission_id"] for j in on_ray if j["status"] == "RUNNING"}
+            running |= _running_on(ray_head)
             time.sleep(downtime)
             controller.start()
         load.join()
