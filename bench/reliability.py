@@ -1,8 +1,8 @@
 """Reliability at full size, with figures for docs/reliability.md (the tests run the same scenarios small).
 
-- 200 short jobs (1 s; every tenth 10 s) while the controller is SIGKILLed three times (downtimes 0, 20 and 60 s), against the
-  same 200 jobs with no fault (the baseline, same run): all acknowledged, each launched once, each ending as
-  Ray says, and the time the faults cost as a ratio;
+- 200 short jobs (1 s; every tenth 10 s) while the controller is SIGKILLed three times (downtimes 0, 20 and
+  60 s), against the same 200 jobs with no fault (the baseline, same run): all acknowledged, each launched
+  once, each ending as Ray says, and the time the faults cost as a ratio;
 - 1,000 short jobs through two controllers on one PostgreSQL: each launched once, work shared.
 
 A scenario stops with an AssertionError at the first job lost, duplicated or launched twice. Needs the
