@@ -10,6 +10,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.engine import create_engine, session_factory
@@ -98,8 +99,23 @@ class Runtime:
             token, token_name = read_or_create_local_token(self.settings.home), "local"
         if token is None:
             return
-        async with self.sessions() as session, session.begin():
-            await ensure_admin(session, auth.bootstrap_admin_name, token, token_name)
+        await bootstrap_admin(self.sessions, auth.bootstrap_admin_name, token, token_name)
+
+
+async def bootstrap_admin(
+    sessions: async_sessionmaker[AsyncSession], name: str, token: str, token_name: str, attempts: int = 3
+) -> None:
+    """`ensure_admin` in a transaction of its own. Controllers (or API worker processes) starting together on
+    a new database race to create the same rows: the loser's insert conflicts, and its next try finds them."""
+    for attempt in range(attempts):
+        try:
+            async with sessions() as session, session.begin():
+                await ensure_admin(session, name, token, token_name)
+            return
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            log.info("another controller bootstrapped the admin at the same time; reading its rows")
 
 
 def read_or_create_local_token(home: Path) -> str:
