@@ -1,5 +1,7 @@
-"""Training overhead of dljobs' loop, part (a): throughput against a hand-written PyTorch loop.
+"""Training overhead of dljobs, in one run: (a) its loop's throughput against a hand-written PyTorch loop,
+(b) time from `dljobs submit` to the first reported step against a raw `ray job submit`.
 
+Part (a):
 The same built-in model (workload.model and params, built by dljobs), the same data (load_data), the same
 batch size, optimizer and thread count, in this process: dljobs' epoch engine (its sampler and loaders,
 autocast and gradient-scaler pass-throughs, accumulation bookkeeping, loss accumulation, the preemption
@@ -8,9 +10,14 @@ of the per-round ratios is reported. Throughput is samples per second of this pr
 thread, all in memory: the work is all CPU), which a busy machine's other processes do not distort as they
 distort wall-clock time; the wall-clock ratio is printed beside it.
 
-    PYTHONPATH=. python bench/train_overhead.py [--model mlp] [--source builtin://digits] [--epochs 10]
+Part (b) is bench/submit_to_first_step.py (see there): a warm Ray head and controller, the CLI against a
+hand-written TorchTrainer script (bench/plain_torchtrainer.py) submitted with `ray job submit`.
 
-Prints samples per second of each and their ratio beside the target (>= 0.95).
+    python -m bench.train_overhead [--model mlp] [--source builtin://digits] [--epochs 10]
+        [--startup-rounds 5]
+
+Prints samples per second of each and their ratio beside the target (>= 0.95), then both start-up times
+and their ratio beside the target (<= 1.1).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from bench import submit_to_first_step
 from dljobs.spec.loading import validate_spec
 from dljobs.workloads.data import load_data
 from dljobs.workloads.models import build_model
@@ -95,15 +103,7 @@ def plain_epochs(spec, prepared, epochs: int) -> tuple[float, float]:  # type: i
     return clock.rates(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mlp")
-    parser.add_argument("--source", default="builtin://digits")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+def loop_overhead(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     spec = validate_spec(
         {
@@ -138,6 +138,22 @@ def main() -> None:
         f"ratio: {ratio:.3f} (target >= {TARGET}) {verdict}; rounds {min(cpu):.3f}-{max(cpu):.3f}; "
         f"wall-clock ratio {statistics.median(wall):.3f}"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--source", default="builtin://digits")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--startup-rounds", type=int, default=5)
+    args = parser.parse_args()
+    print("(a) throughput of the training loop")
+    loop_overhead(args)
+    print("(b) start-up: submit to the first reported step")
+    submit_to_first_step.report(submit_to_first_step.measure(args.startup_rounds))
 
 
 if __name__ == "__main__":
