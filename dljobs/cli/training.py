@@ -15,21 +15,34 @@ def register(app: typer.Typer) -> None:
         job: str = typer.Argument(..., help="Job id or name."),
         name: list[str] = typer.Option([], "--name", help="Only these metrics (repeatable)."),
         plot: str = typer.Option("val_loss", "--plot", help="The metric to chart ('' for none)."),
+        trial: int = typer.Option(None, "--trial", min=1, help="A sweep's trial (default: its best)."),
         output: str = OUTPUT,
     ) -> None:
-        """A job's metrics: the latest, best and worst of each, and a chart of one over time."""
+        """A job's metrics: the latest, best and worst of each, and a chart of one over time.
+
+        A sweep's metrics are its trials': those of `--trial N`, or else of its best trial so far."""
         from dljobs.cli import connection
         from dljobs.cli.output import console, new_table, print_json
         from dljobs.cli.plot import chart, sparkline
 
+        note = ""
         with connection.client() as client:
-            found = client.metrics(job, name or None)
+            found = client.metrics(job, name or None, trial=trial)
+            if trial is None and not found.series and "sweep" in client.get_job(found.job_id).spec:
+                ranked = [t for t in client.trials(found.job_id).items if t.metric is not None]
+                if ranked:
+                    found = client.metrics(found.job_id, name or None, trial=ranked[0].number)
+                    best = ranked[0].number
+                    note = f"sweep {found.job_id}: trial {best}, the best so far (--trial N for another)"
         if output == "json":
             print_json(found)
             return
         out = console()
+        if note:
+            out.print(note)
         if not found.series:
-            out.print(f"job {found.job_id} has reported no metrics yet")
+            which = f"trial {trial} of job" if trial is not None else "job"
+            out.print(f"{which} {found.job_id} has reported no metrics yet")
             return
         table = new_table(("METRIC", "LAST", "MIN", "MAX", "POINTS", "TREND"))
         for metric, points in sorted(found.series.items()):

@@ -77,10 +77,15 @@ def scheduler(sweep: SweepSpec, epochs: int) -> Any:
             max_t=epochs,
             grace_period=min(sweep.grace_epochs, epochs),
             reduction_factor=sweep.reduction_factor,
+            # a trial that reaches its last epoch ends by itself: its test pass and summary happen
+            stop_last_trials=False,
         )
     if sweep.algorithm == "hyperband":
         return schedulers.HyperBandScheduler(
-            time_attr=RESULT_EPOCHS, max_t=epochs, reduction_factor=sweep.reduction_factor
+            time_attr=RESULT_EPOCHS,
+            max_t=epochs,
+            reduction_factor=sweep.reduction_factor,
+            stop_last_trials=False,
         )
     if sweep.algorithm == "median":
         return schedulers.MedianStoppingRule(
@@ -252,14 +257,19 @@ def run_sweep(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     from dljobs.spec.loading import read_stored_spec
     from dljobs.spec.sweep import trial_document
     from dljobs.storage import open_store
-    from dljobs.workloads.artifacts import ArtifactWriter, model_card, write_custom_artifacts
+    from dljobs.workloads.artifacts import (
+        ArtifactWriter,
+        model_card,
+        write_custom_artifacts,
+        write_model_artifacts,
+    )
     from dljobs.workloads.runner import connect_ray, finish, hand_over, prepare_model_data, say
 
     sweep = spec.sweep
     assert sweep is not None
     document = spec.model_dump(mode="json")
     first = read_stored_spec(trial_document(document, {}))
-    info = None
+    info = prepared = None
     if spec.workload.kind == "model":
         from dljobs.workloads.train.loop import training_model
         from dljobs.workloads.train.metrics import check_monitored
@@ -301,28 +311,55 @@ def run_sweep(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
         "trials": len(rows),
     }
     if info is not None and best.checkpoint:
-        write_best_model(writer, trial_spec, info, best, card, context)
+        model_bytes = best_model_bytes(best, context)
+        if not best.summary.get("test_metrics") and getattr(prepared, "test", None) is not None:
+            # a scheduler stopped the trial (ASHA at its last rung, PBT, early) before its own test pass
+            best.summary.update(test_on_driver(trial_spec, info, prepared.test, model_bytes))
+            card = model_card(
+                spec=trial_spec,
+                job_id=context.job_id,
+                attempt=context.attempt,
+                seed=seed,
+                summary=best.summary,
+                info=info,
+            ) | {"sweep": card["sweep"]}
+        write_model_artifacts(
+            writer, spec=trial_spec, info=info, model_bytes=model_bytes, card=card, summary=best.summary
+        )
     else:
         write_custom_artifacts(writer, card=card, summary=best.summary)
     write_sweep_report(writer, sweep, rows)
     return finish(writer, context, best.summary)
 
 
-def write_best_model(
-    writer: Any, spec: JobSpec, info: Any, best: BestTrial, card: dict[str, Any], context: RunContext
-) -> None:
+def best_model_bytes(best: BestTrial, context: RunContext) -> bytes:
     from ray.train import Checkpoint
 
-    from dljobs.workloads.artifacts import write_model_artifacts
     from dljobs.workloads.train.checkpoints import MODEL_FILE, read_checkpoint_file
     from dljobs.workloads.train.trainer import checkpoint_storage
 
     _, filesystem = checkpoint_storage(context)
-    checkpoint = Checkpoint(path=best.checkpoint, filesystem=filesystem)
-    model_bytes = read_checkpoint_file(checkpoint, MODEL_FILE)
-    write_model_artifacts(
-        writer, spec=spec, info=info, model_bytes=model_bytes, card=card, summary=best.summary
-    )
+    return read_checkpoint_file(Checkpoint(path=best.checkpoint, filesystem=filesystem), MODEL_FILE)
+
+
+def test_on_driver(spec: JobSpec, info: Any, test: Any, model_bytes: bytes) -> dict[str, Any]:
+    """The test split's metrics of the best trial's model, computed here on the driver's CPU."""
+    import torch
+
+    from dljobs.workloads.models import build_model
+    from dljobs.workloads.train.checkpoints import load_state_dict_bytes
+    from dljobs.workloads.train.engine import evaluate_model
+    from dljobs.workloads.train.loaders import eval_loader
+    from dljobs.workloads.train.precision import Precision
+
+    if info.task == "generation":
+        return {}
+    model = build_model(spec.workload, info)
+    model.load_state_dict(load_state_dict_bytes(model_bytes))
+    loader = eval_loader(test, batch_size=spec.training.batch_size, rank=0, world=1, pin_memory=False)
+    precision = Precision(torch.device("cpu"), "bf16" if spec.training.precision == "bf16" else "fp32")
+    result = evaluate_model(model, info, precision, loader or [], "test")
+    return {"test_metrics": result.scalars, "test_confusion_matrix": result.confusion_matrix}
 
 
 def write_sweep_report(writer: Any, sweep: SweepSpec, rows: list[dict[str, Any]]) -> None:

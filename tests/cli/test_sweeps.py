@@ -143,3 +143,20 @@ def test_trials_of_a_job_that_is_not_a_sweep_is_one_line(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "sweep" in lines[0], result.stderr
+
+
+def test_metrics_of_a_sweep_are_its_best_trials_or_the_one_named(
+    sweep: dict[str, Any], url: str, tmp_path: Path
+) -> None:
+    out = _cli(["metrics", "cli-sweep", "--plot", ""], tmp_path, url).stdout.splitlines()
+    assert out[0] == f"sweep {sweep['job']['id']}: trial 3, the best so far (--trial N for another)"
+    row = next(line.split() for line in out if line.startswith("val_accuracy"))
+    assert row[:5] == ["val_accuracy", "0.95", "0.7", "0.95", "3"]  # last, min, max, points of trial 3
+
+    named = _cli(["metrics", "cli-sweep", "--trial", "1", "-o", "json"], tmp_path, url).stdout
+    found = json.loads(named)
+    assert found["trial"] == 1
+    assert [p["value"] for p in found["series"]["val_accuracy"]] == [0.6, 0.91]
+
+    none = _cli(["metrics", "cli-sweep", "--trial", "2"], tmp_path, url).stdout
+    assert none.strip() == f"trial 2 of job {sweep['job']['id']} has reported no metrics yet"

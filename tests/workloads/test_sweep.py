@@ -1,6 +1,6 @@
 """A sweep as the controller runs it: the runner submitted as a Ray job runs Tune, each trial a one-worker
-TorchTrainer; trials report their metric points with their number and their rows live; the best trial's
-model, card and metrics become the job's artifacts, with sweep.json and the sweep.png report."""
+TorchTrainer, under ASHA; trials report their metric points with their number and their rows live; the
+best trial's model, card and test metrics become the job's artifacts, with sweep.json and sweep.png."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def sweep_spec(**sweep: Any) -> dict[str, Any]:
         "sweep": {
             "metric": "val_accuracy",
             "mode": "max",
-            "algorithm": "random",
+            "algorithm": "asha",
             "trials": 4,
             "max_concurrent": 1,
-            "space": {
-                "training.optimizer.lr": {"loguniform": [1.0e-3, 3.0e-2]},
-                "workload.params.hidden": {"grid": [[16], [64]]},
-            },
+            "grace_epochs": 1,
+            "reduction_factor": 2,
+            # in this order: trials 2 and 4 learn next to nothing in their first epoch, so ASHA stops them
+            "space": {"training.optimizer.lr": {"grid": [3.0e-2, 1.0e-5, 1.0e-2, 2.0e-5]}},
             **sweep,
         },
     }
@@ -48,7 +48,7 @@ def trial_rows(server: Any) -> dict[int, dict[str, Any]]:
 
 
 @pytest.mark.ray
-def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_tiny_asha_sweep_stops_weak_trials_and_keeps_the_best_model(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     artifacts = tmp_path / "jobs" / "41"
     with recording_server() as server:
         env = job_env(
@@ -64,9 +64,17 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
             for p in r.body["points"]
         ]
     assert sorted(rows) == [1, 2, 3, 4], rows
-    assert {row["status"] for row in rows.values()} == {"succeeded"}
-    assert {tuple(row["params"]["workload.params.hidden"]) for row in rows.values()} == {(16,), (64,)}
-    assert all(row["epochs"] == 2 and row["metric"] is not None for row in rows.values())
+    assert [rows[n]["params"]["training.optimizer.lr"] for n in (1, 2, 3, 4)] == [
+        3.0e-2,
+        1.0e-5,
+        1.0e-2,
+        2.0e-5,
+    ]
+    # the first trial is promoted at every rung and ends by itself, after its last epoch and test pass
+    assert (rows[1]["status"], rows[1]["epochs"]) == ("succeeded", 2)
+    for weak in (2, 4):  # below the first rung's cutoff: stopped after one epoch, its resources handed back
+        assert (rows[weak]["status"], rows[weak]["epochs"]) == ("stopped", 1), rows[weak]
+    assert all(row["metric"] is not None for row in rows.values())
     # max_concurrent 1: each trial starts once the one before it has ended (the head has room for two)
     spans = sorted((row["started_at"], row["finished_at"]) for row in rows.values())
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
@@ -84,6 +92,8 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
         best["params"]["training.optimizer.lr"]
     )
     assert card["spec"].get("sweep") is None  # the trial's own spec
+    assert rows[best["number"]]["status"] == "succeeded"
+    assert card["metrics"]["test"]["test_accuracy"] > 0.5
     report = json.loads((artifacts / "sweep.json").read_text())
     assert report["trials"][0]["number"] == best["number"]
     assert (artifacts / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -92,3 +102,33 @@ def test_a_tiny_sweep_runs_its_trials_and_keeps_the_best_model(ray_head, tmp_pat
 
     served = torch.jit.load(str(artifacts / "model.ts"))
     assert served(torch.rand(2, 1, 8, 8) * 16).shape == (2, 10)
+
+
+def test_the_best_trials_test_split_is_evaluated_on_the_driver_when_a_scheduler_cut_its_own(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    import torch
+
+    from dljobs.spec.loading import validate_spec
+    from dljobs.workloads.data import load_data
+    from dljobs.workloads.models import build_model
+    from dljobs.workloads.sweep import test_on_driver
+
+    spec = validate_spec({k: v for k, v in sweep_spec().items() if k != "sweep"})
+    prepared = load_data(spec, seed=3)
+    model = build_model(spec.workload, prepared.info)
+    with torch.no_grad():  # a model that always answers class 7
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.head.bias[7] = 1.0
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+
+    found = test_on_driver(spec, prepared.info, prepared.test, buffer.getvalue())
+
+    sevens = sum(int(target) == 7 for _, target in prepared.test)
+    assert found["test_metrics"]["test_accuracy"] == pytest.approx(sevens / len(prepared.test))
+    matrix = found["test_confusion_matrix"]
+    assert sum(row[7] for row in matrix) == len(prepared.test)  # every example predicted as 7

@@ -206,20 +206,27 @@ class SupervisedEngine:
         progress.completed = True
         return progress
 
-    @torch.no_grad()
     def evaluate(self, batches: Iterable[Any], prefix: str) -> EvaluationResult:
-        self.core.eval()
-        stats = evaluation_stats(self.info)
-        for batch in batches:
-            inputs, targets = self.precision.to_device(_inputs_targets(batch))
-            with self.precision.autocast():
-                outputs = self.core(inputs)
-            if self.info.task == "classification":
-                loss_sum = float(F.cross_entropy(outputs.float(), targets, reduction="sum"))
-            else:
-                loss_sum = 0.0
-            stats.update(outputs, targets, loss_sum)
-        return stats.result(prefix)
+        return evaluate_model(self.core, self.info, self.precision, batches, prefix)
+
+
+@torch.no_grad()
+def evaluate_model(
+    core: nn.Module, info: DataInfo, precision: Precision, batches: Iterable[Any], prefix: str
+) -> EvaluationResult:
+    """Metrics of a supervised model on `batches` (combined over workers when there are several)."""
+    core.eval()
+    stats = evaluation_stats(info)
+    for batch in batches:
+        inputs, targets = precision.to_device(_inputs_targets(batch))
+        with precision.autocast():
+            outputs = core(inputs)
+        if info.task == "classification":
+            loss_sum = float(F.cross_entropy(outputs.float(), targets, reduction="sum"))
+        else:
+            loss_sum = 0.0
+        stats.update(outputs, targets, loss_sum)
+    return stats.result(prefix)
 
 
 class GANEngine:
