@@ -150,7 +150,7 @@ def test_metrics_of_a_sweep_are_its_best_trials_or_the_one_named(
 ) -> None:
     out = _cli(["metrics", "cli-sweep", "--plot", ""], tmp_path, url).stdout.splitlines()
     assert out[0] == f"sweep {sweep['job']['id']}: trial 3, the best so far (--trial N for another)"
-    row = next(line.split() for line in out if line.startswith("val_accuracy"))
+    row = next(line.split() for line in out if line.split()[:1] == ["val_accuracy"])
     assert row[:5] == ["val_accuracy", "0.95", "0.7", "0.95", "3"]  # last, min, max, points of trial 3
 
     named = _cli(["metrics", "cli-sweep", "--trial", "1", "-o", "json"], tmp_path, url).stdout
