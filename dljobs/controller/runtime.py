@@ -140,7 +140,10 @@ def build_runtime(settings: Settings, metrics: ControllerMetrics | None = None) 
     )
     sessions = session_factory(engine)
     store = open_store(
-        settings.storage_url, endpoint_url=settings.storage.s3_endpoint_url, region=settings.storage.s3_region
+        settings.storage_url,
+        endpoint_url=settings.storage.s3_endpoint_url,
+        region=settings.storage.s3_region,
+        retry_seconds=settings.storage.retry_seconds,
     )
     ray_head: LocalRayHead | None = None
     serve_address, serve_token = settings.ray.address, settings.ray.resolved_token()

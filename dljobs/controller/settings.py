@@ -63,6 +63,9 @@ class StorageSettings(BaseModel):
         default=None, description="for S3-compatible servers (MinIO, SeaweedFS)"
     )
     s3_region: str | None = None
+    retry_seconds: float = Field(
+        default=60.0, ge=0, le=3600, description="how long the controller retries an unreachable store"
+    )
     max_bundle_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
 
 

@@ -61,7 +61,9 @@ def controller(
         mode="cluster",
         database={"url": clean_database},
         ray={"address": head.dashboard_url, "token": head.token},
-        storage={"url": f"s3://{bucket}/dljobs", "s3_endpoint_url": s3.endpoint_url},
+        # the controller gives up on a store down this long (default 60 s): archiving a failed job's logs
+        # waits for it before the job is marked failed
+        storage={"url": f"s3://{bucket}/dljobs", "s3_endpoint_url": s3.endpoint_url, "retry_seconds": 10},
         auth={"bootstrap_admin_token": ADMIN_TOKEN},
         scheduler={"interval": 0.2, "capacity_ttl": 0.5},
         reconciler={"interval": 0.5},
