@@ -1,7 +1,8 @@
 """`dljobs submit --follow`: follow a job to its end and exit with its outcome.
 
-Training jobs on a terminal get a progress bar per epoch with the latest metrics; otherwise (commands, or
-output piped to a file) the job's output streams to stdout. Status changes go to stderr either way.
+Training jobs on a terminal get a progress bar per epoch with the latest metrics (a sweep: per trial, with
+its progress and best trial so far); otherwise (commands, or output piped to a file) the job's output
+streams to stdout. Status changes, and a sweep's progress as it changes, go to stderr either way.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def follow_job(client: Client, job: api.Job, *, progress: bool | None = None) ->
 
 def _follow_logs(client: Client, job_id: int) -> api.Job:
     done = threading.Event()
-    watcher = threading.Thread(target=_print_events, args=(client.clone(), job_id, done), daemon=True)
+    sweep = "sweep" in client.get_job(job_id).spec
+    watcher = threading.Thread(
+        target=_print_events, args=(client.clone(), job_id, done), kwargs={"sweep": sweep}, daemon=True
+    )
     watcher.start()
     try:
         for chunk in client.follow_logs(job_id):
@@ -53,6 +57,7 @@ def _follow_logs(client: Client, job_id: int) -> api.Job:
 def _follow_progress(client: Client, job: api.Job) -> api.Job:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    sweep = "sweep" in job.spec
     epochs = int(job.spec.get("training", {}).get("epochs", 1))
     columns = (
         TextColumn("{task.description}"),
@@ -63,7 +68,7 @@ def _follow_progress(client: Client, job: api.Job) -> api.Job:
     )
     seen_events = 0
     with Progress(*columns, console=err_console(), transient=False) as bar:
-        task = bar.add_task("epochs", total=epochs, metrics="")
+        task = bar.add_task("trials" if sweep else "epochs", total=epochs, metrics="")
         while True:
             job = client.get_job(job.id)
             events = client.events(job.id)
@@ -74,12 +79,22 @@ def _follow_progress(client: Client, job: api.Job) -> api.Job:
                         f"[dim]{escape(event.reason)}[/]"
                     )
             seen_events = len(events)
-            series = client.metrics(job.id).series
-            epoch = max((p.epoch or 0 for points in series.values() for p in points), default=0)
-            latest = "  ".join(
-                f"{name} {series[name][-1].value:.4g}" for name in SHOWN_METRICS if name in series
-            )
-            bar.update(task, completed=min(epoch, epochs), metrics=latest)
+            if sweep:
+                trials = client.trials(job.id)
+                best = trials.progress.best
+                shown = (
+                    f"best {trials.metric} {best:.4g} (trial {trials.progress.best_trial})"
+                    if best is not None
+                    else ""
+                )
+                bar.update(task, total=trials.progress.trials, completed=trials.progress.done, metrics=shown)
+            else:
+                series = client.metrics(job.id).series
+                epoch = max((p.epoch or 0 for points in series.values() for p in points), default=0)
+                latest = "  ".join(
+                    f"{name} {series[name][-1].value:.4g}" for name in SHOWN_METRICS if name in series
+                )
+                bar.update(task, completed=min(epoch, epochs), metrics=latest)
             if job.status in TERMINAL:
                 return job
             time.sleep(POLL_SECONDS)
@@ -97,15 +112,19 @@ def _print_final_metrics(client: Client, job_id: int) -> None:
         err_console().print(f"[dim]model and its card: dljobs artifacts {job_id} --download DIR[/]")
 
 
-def _print_events(client: Client, job_id: int, done: threading.Event) -> None:
-    """Print each new status change (but the last: the caller prints the outcome) until `done`."""
-    seen = 0
+def _print_events(client: Client, job_id: int, done: threading.Event, *, sweep: bool = False) -> None:
+    """Print each new status change (but the last: the caller prints the outcome), and a sweep's progress
+    line whenever it changes, until `done`."""
+    from dljobs.cli.sweeps import progress_line
+
+    seen, said = 0, ""
     with client:
         while not done.is_set():
             try:
                 found = client.events(job_id)
+                progress = progress_line(client.trials(job_id)) if sweep else ""
             except DljobsError:
-                found = []
+                found, progress = [], said
             for event in found[seen:]:
                 if event.to_status not in TERMINAL:
                     err_console().print(
@@ -113,4 +132,7 @@ def _print_events(client: Client, job_id: int, done: threading.Event) -> None:
                         f"[dim]{escape(event.reason)}[/]"
                     )
             seen = max(seen, len(found))
+            if progress != said:
+                err_console().print(f"sweep: {escape(progress)}")
+                said = progress
             done.wait(POLL_SECONDS)

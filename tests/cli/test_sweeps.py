@@ -5,6 +5,8 @@ driver uses (the job's reporting token)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,41 @@ def test_metrics_of_a_sweep_are_its_best_trials_or_the_one_named(
 
     none = _cli(["metrics", "cli-sweep", "--trial", "2"], tmp_path, url).stdout
     assert none.strip() == f"trial 2 of job {sweep['job']['id']} has reported no metrics yet"
+
+
+def test_following_a_sweep_prints_its_progress_each_time_it_changes(
+    sweep: dict[str, Any], url: str, api: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dljobs.cli.follow import _print_events
+    from dljobs.client.http import Client
+
+    said: list[str] = []
+
+    def progress_lines(count: int) -> list[str]:
+        deadline = time.monotonic() + 60  # a safeguard against a hang, not a performance check
+        while len(said) < count and time.monotonic() < deadline:
+            said.extend(line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep:"))
+            time.sleep(0.1)
+        return said
+
+    done = threading.Event()
+    job_id = sweep["job"]["id"]
+    watcher = threading.Thread(
+        target=_print_events, args=(Client(url, ADMIN_TOKEN), job_id, done), kwargs={"sweep": True}
+    )
+    watcher.start()
+    try:
+        assert progress_lines(1) == [
+            "sweep: 3/4 trials done, 1 running, 1 stopped early, 1 failed; best val_accuracy 0.95 (trial 3)"
+        ]
+        ended = {"trials": [_row(3, "succeeded", 0.97)]}
+        posted = api.post(f"/api/v1/jobs/{job_id}/trials", json=ended, headers=sweep["token"])
+        assert posted.status_code == 200
+        assert progress_lines(2)[1] == (
+            "sweep: 4/4 trials done, 0 running, 1 stopped early, 1 failed; best val_accuracy 0.97 (trial 3)"
+        )
+        time.sleep(1.5)  # more polls, nothing new: nothing more is said
+        assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep:")]
+    finally:
+        done.set()
+        watcher.join(timeout=30)

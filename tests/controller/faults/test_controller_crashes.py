@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 from tests.support.scenarios import controller_kills, two_controllers
 
-JOBS = int(os.environ.get("DLJOBS_TEST_FAULT_JOBS", "40"))
+JOBS = int(os.environ.get("DLJOBS_TEST_FAULT_JOBS", "24"))
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import uvicorn
 
 from dljobs.controller.app import create_app
@@ -18,6 +19,10 @@ from tests.conftest import ADMIN_TOKEN
 from tests.support.factories import model_spec
 from tests.support.jobs import submit, wait_for
 from tests.support.serving import wait_endpoint
+
+# The loops' path from a job to an endpoint; the database's part of it runs on both backends in the API
+# tests (test_endpoints_api, test_models_api, test_rollouts_api): the cluster's one is enough here.
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 
 def test_a_trained_job_is_registered_deployed_and_called_from_the_cli(  # type: ignore[no-untyped-def]

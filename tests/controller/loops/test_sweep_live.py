@@ -184,7 +184,7 @@ def test_a_failing_trial_is_retried_then_failed_and_the_sweep_goes_on(
     controller: httpx.Client, tmp_path: Path
 ) -> None:
     starts = tmp_path / "starts"
-    spec = custom_sweep(controller, "sweep-fail", ["good", "bad"], starts, max_concurrent=1, trial_retries=1)
+    spec = custom_sweep(controller, "sweep-fail", ["good", "bad"], starts, max_concurrent=2, trial_retries=1)
     job = submit(controller, ADMIN, spec)  # type: ignore[arg-type]
     done = wait_for(controller, ADMIN, job["id"])  # type: ignore[arg-type]
     found = trials_of(controller, job["id"])
