@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A job's metrics: the latest, best and worst of each, and a chart of one over time.
 
-        A sweep's metrics are its trials': those of `--trial N`, or else of its best trial so far."""
+        A sweep's own metrics are its model's test metrics, once it ends; `--trial N` shows a trial's, and
+        a sweep with none of its own yet shows its best trial's so far."""
         from dljobs.cli import connection
         from dljobs.cli.output import console, new_table, print_json
         from dljobs.cli.plot import chart, sparkline

@@ -295,6 +295,11 @@ def run_sweep(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
     say(f"best trial: {best.number}, {sweep.metric}={best.metric:.4g}, {best.point}")
     trial_spec = read_stored_spec(trial_document(document, best.point))
     writer = ArtifactWriter(open_store(context.artifacts_url or "", endpoint_url=context.s3_endpoint_url))
+    model_bytes = best_model_bytes(best, context) if info is not None and best.checkpoint else None
+    test_split = getattr(prepared, "test", None)  # in-memory data only
+    if model_bytes is not None and test_split is not None and not best.summary.get("test_metrics"):
+        # a scheduler stopped the trial (PBT, a rung at its last epoch) before its own test pass
+        best.summary.update(evaluate_test_split(trial_spec, info, test_split, model_bytes))
     card = model_card(
         spec=trial_spec,
         job_id=context.job_id,
@@ -310,19 +315,7 @@ def run_sweep(spec: JobSpec, context: RunContext, seed: int) -> dict[str, Any]:
         "value": best.metric,
         "trials": len(rows),
     }
-    if info is not None and best.checkpoint:
-        model_bytes = best_model_bytes(best, context)
-        if not best.summary.get("test_metrics") and getattr(prepared, "test", None) is not None:
-            # a scheduler stopped the trial (ASHA at its last rung, PBT, early) before its own test pass
-            best.summary.update(test_on_driver(trial_spec, info, prepared.test, model_bytes))
-            card = model_card(
-                spec=trial_spec,
-                job_id=context.job_id,
-                attempt=context.attempt,
-                seed=seed,
-                summary=best.summary,
-                info=info,
-            ) | {"sweep": card["sweep"]}
+    if model_bytes is not None:
         write_model_artifacts(
             writer, spec=trial_spec, info=info, model_bytes=model_bytes, card=card, summary=best.summary
         )
@@ -342,7 +335,7 @@ def best_model_bytes(best: BestTrial, context: RunContext) -> bytes:
     return read_checkpoint_file(Checkpoint(path=best.checkpoint, filesystem=filesystem), MODEL_FILE)
 
 
-def test_on_driver(spec: JobSpec, info: Any, test: Any, model_bytes: bytes) -> dict[str, Any]:
+def evaluate_test_split(spec: JobSpec, info: Any, test: Any, model_bytes: bytes) -> dict[str, Any]:
     """The test split's metrics of the best trial's model, computed here on the driver's CPU."""
     import torch
 

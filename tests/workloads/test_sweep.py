@@ -114,7 +114,7 @@ def test_the_best_trials_test_split_is_evaluated_on_the_driver_when_a_scheduler_
     from dljobs.spec.loading import validate_spec
     from dljobs.workloads.data import load_data
     from dljobs.workloads.models import build_model
-    from dljobs.workloads.sweep import test_on_driver
+    from dljobs.workloads.sweep import evaluate_test_split
 
     spec = validate_spec({k: v for k, v in sweep_spec().items() if k != "sweep"})
     prepared = load_data(spec, seed=3)
@@ -126,7 +126,7 @@ def test_the_best_trials_test_split_is_evaluated_on_the_driver_when_a_scheduler_
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
 
-    found = test_on_driver(spec, prepared.info, prepared.test, buffer.getvalue())
+    found = evaluate_test_split(spec, prepared.info, prepared.test, buffer.getvalue())
 
     sevens = sum(int(target) == 7 for _, target in prepared.test)
     assert found["test_metrics"]["test_accuracy"] == pytest.approx(sevens / len(prepared.test))
