@@ -25,7 +25,7 @@ def follow_job(client: Client, job: api.Job, *, progress: bool | None = None) ->
     """Follow until the job ends; returns the exit code its outcome means (0 only for SUCCEEDED)."""
     if progress is None:
         progress = not job.spec["workload"].get("command") and sys.stderr.isatty()
-    final = _follow_progress(client, job) if progress else _follow_logs(client, job.id)
+    final = _follow_progress(client, job) if progress else _follow_logs(client, job)
     reason = f": {final.status_reason}" if final.status_reason else ""
     err_console().print(f"job {final.id} {status_text(final.status)}{escape(reason)}")
     if final.status == JobStatus.SUCCEEDED and not final.spec["workload"].get("command"):
@@ -33,11 +33,13 @@ def follow_job(client: Client, job: api.Job, *, progress: bool | None = None) ->
     return EXIT_OK if final.status == JobStatus.SUCCEEDED else EXIT_FAILED
 
 
-def _follow_logs(client: Client, job_id: int) -> api.Job:
-    done = threading.Event()
-    sweep = "sweep" in client.get_job(job_id).spec
+def _follow_logs(client: Client, job: api.Job) -> api.Job:
+    job_id, done = job.id, threading.Event()
     watcher = threading.Thread(
-        target=_print_events, args=(client.clone(), job_id, done), kwargs={"sweep": sweep}, daemon=True
+        target=_print_events,
+        args=(client.clone(), job_id, done),
+        kwargs={"sweep": "sweep" in job.spec},
+        daemon=True,
     )
     watcher.start()
     try:

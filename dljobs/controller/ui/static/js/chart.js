@@ -18,6 +18,16 @@ export function ticks(lo, hi, count = 5) {
   return out;
 }
 
+// Horizontal lines across the plot area at the value axis' ticks, each labelled on the left.
+export function valueGrid(grid, [y0, y1], sy, margin, innerW) {
+  for (const t of ticks(y0, y1)) {
+    grid.append(
+      s("line", { x1: margin.left, x2: margin.left + innerW, y1: sy(t), y2: sy(t) }),
+      s("text", { x: margin.left - 6, y: sy(t) + 4, "text-anchor": "end" }, formatNumber(t)),
+    );
+  }
+}
+
 function extent(values) {
   let lo = Infinity;
   let hi = -Infinity;
@@ -52,12 +62,7 @@ export function lineChart(series, { title = "", xLabel = "step", width = 460, he
     "aria-label": title,
   });
   const grid = s("g", { class: "grid" });
-  for (const t of ticks(y0, y1)) {
-    grid.append(
-      s("line", { x1: margin.left, x2: margin.left + innerW, y1: sy(t), y2: sy(t) }),
-      s("text", { x: margin.left - 6, y: sy(t) + 4, "text-anchor": "end" }, formatNumber(t)),
-    );
-  }
+  valueGrid(grid, [y0, y1], sy, margin, innerW);
   for (const t of ticks(x0, x1, 6)) {
     if (all.length && !Number.isInteger(t) && x1 - x0 > 6) continue;
     grid.append(

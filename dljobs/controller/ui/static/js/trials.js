@@ -1,7 +1,7 @@
 // A sweep's trials, drawn on its job page (job.js): the progress line, the trials best first by the sweep's
 // metric (status, epochs, attempts, parameters) and, per parameter, an SVG chart of the metric against it
 // (a log axis for a loguniform parameter, one column per value for choices and grids).
-import { ticks } from "./chart.js";
+import { ticks, valueGrid } from "./chart.js";
 import { formatNumber, h, s, statusBadge } from "./dom.js";
 
 const STATUS_COLORS = {
@@ -93,12 +93,7 @@ function parameterChart(list, path, distribution, { width = 360, height = 220 } 
     "data-param": path,
   });
   const grid = s("g", { class: "grid" });
-  for (const t of ticks(y0, y1)) {
-    grid.append(
-      s("line", { x1: margin.left, x2: margin.left + innerW, y1: sy(t), y2: sy(t) }),
-      s("text", { x: margin.left - 6, y: sy(t) + 4, "text-anchor": "end" }, formatNumber(t)),
-    );
-  }
+  valueGrid(grid, [y0, y1], sy, margin, innerW);
   const xTicks = !numeric
     ? categories.map((label, i) => [i, label])
     : log
