@@ -3,12 +3,13 @@
 - 200 short jobs (1 s; every tenth 10 s) while the controller is SIGKILLed three times (downtimes 0, 20 and
   60 s), against the same 200 jobs with no fault (the baseline, same run): all acknowledged, each launched
   once, each ending as Ray says, and the time the faults cost as a ratio;
-- 1,000 short jobs through two controllers on one PostgreSQL: each launched once, work shared.
+- 1,000 short jobs through two controllers on one PostgreSQL: each launched once, the launches and the
+  checks against Ray shared between them.
 
 A scenario stops with an AssertionError at the first job lost, duplicated or launched twice. Needs the
 machine's PostgreSQL (127.0.0.1:5432). Takes a while: about 2 s of CPU per Ray job.
 
-    python -m bench.reliability [--jobs 200] [--shared-jobs 1000] [--skip-shared]
+    python -m bench.reliability [--jobs 200] [--shared-jobs 1000] [--skip-kills] [--skip-shared]
 """
 
 from __future__ import annotations
@@ -36,39 +37,46 @@ def _database() -> str:
     return url
 
 
+def _kills(head: LocalRayHead, work: Path, jobs: int) -> dict[str, object]:
+    urls = [_database(), _database()]
+    try:
+        base = controller_kills(head, urls[0], work / "baseline", TOKEN, jobs=jobs, kills=0)
+        hit = controller_kills(
+            head, urls[1], work / "kills", TOKEN, jobs=jobs, kills=3, downtimes=(0.0, 20.0, 60.0)
+        )
+    finally:
+        for url in urls:
+            drop_database(url)
+    figures: dict[str, object] = {
+        "jobs": jobs,
+        "kills_at_s_with_downtime_s": hit.kills,
+        "jobs_running_on_ray_while_dead": hit.running_at_kills,
+        "seconds": hit.seconds,
+        "baseline_seconds": base.seconds,
+        "ratio_to_baseline": round(hit.seconds / base.seconds, 2),
+    }
+    print(
+        f"controller killed 3x: {jobs} jobs, all exactly once; {hit.seconds}s vs {base.seconds}s "
+        f"without faults (ratio {hit.seconds / base.seconds:.2f}, of which 80 s is downtime); "
+        f"{hit.running_at_kills} jobs ran on Ray while the controller was dead",
+        flush=True,
+    )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--shared-jobs", type=int, default=1000)
+    parser.add_argument("--skip-kills", action="store_true")
     parser.add_argument("--skip-shared", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dljobs-bench-reliability-"))
     head = LocalRayHead(num_cpus=2, log_file=work / "ray.log").start()
     figures: dict[str, object] = {}
     try:
-        urls = [_database(), _database()]
-        try:
-            base = controller_kills(head, urls[0], work / "baseline", TOKEN, jobs=args.jobs, kills=0)
-            hit = controller_kills(
-                head, urls[1], work / "kills", TOKEN, jobs=args.jobs, kills=3, downtimes=(0.0, 20.0, 60.0)
-            )
-        finally:
-            for url in urls:
-                drop_database(url)
-        figures["controller_kills"] = {
-            "jobs": args.jobs,
-            "kills_at_s_with_downtime_s": hit.kills,
-            "jobs_running_on_ray_while_dead": hit.running_at_kills,
-            "seconds": hit.seconds,
-            "baseline_seconds": base.seconds,
-            "ratio_to_baseline": round(hit.seconds / base.seconds, 2),
-        }
-        print(
-            f"controller killed 3x: {args.jobs} jobs, all exactly once; {hit.seconds}s vs {base.seconds}s "
-            f"without faults (ratio {hit.seconds / base.seconds:.2f}, of which 80 s is downtime); "
-            f"{hit.running_at_kills} jobs ran on Ray while the controller was dead",
-            flush=True,
-        )
+        if not args.skip_kills:
+            figures["controller_kills"] = _kills(head, work, args.jobs)
         if not args.skip_shared:
             url = _database()
             try:

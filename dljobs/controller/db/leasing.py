@@ -2,16 +2,18 @@
 applies its results with updates guarded by the lease token. Two controllers never act on one row at once.
 
 On PostgreSQL the claim uses `SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite the write transaction
-(BEGIN IMMEDIATE) already serialises claimers.
+(BEGIN IMMEDIATE) already serialises claimers. Work that must see every other controller's claims
+(planning the queue) runs in a transaction that first takes `serialize`'s lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, TextClause, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dljobs.controller.db.base import utcnow
@@ -89,8 +91,21 @@ async def hold_singleton(session: AsyncSession, name: str, owner: str, seconds: 
     return True
 
 
-async def release_singleton(session: AsyncSession, name: str, owner: str) -> None:
-    current = await session.get(LeaseModel, name)
-    if current is not None and current.owner == owner:
-        current.expires_at = utcnow()
-        await session.flush()
+def advisory_lock(name: str) -> TextClause:
+    """PostgreSQL: wait for the transaction-scoped advisory lock `name` (a stable signed 64-bit key)."""
+    digest = hashlib.blake2b(f"dljobs.{name}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key)
+
+
+async def serialize(session: AsyncSession, name: str) -> None:
+    """Wait for the lock `name` until this transaction ends: transactions that take it run one at a time,
+    each seeing what the one before it committed.
+
+    PostgreSQL: a transaction-scoped advisory lock (statements after it read a fresh snapshot under READ
+    COMMITTED). SQLite: beginning the transaction is enough, its BEGIN IMMEDIATE takes the database's write
+    lock.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(advisory_lock(name))

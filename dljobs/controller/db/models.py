@@ -203,7 +203,7 @@ class CodeBundleModel(Base):
 
 
 class LeaseModel(Base):
-    """A named lease for work that one controller at a time must do (the scheduler's planning)."""
+    """A named lease for work that one controller at a time must do (the deployer's)."""
 
     __tablename__ = "leases"
 

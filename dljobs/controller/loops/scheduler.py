@@ -1,8 +1,11 @@
 """The scheduler: plans the queue (services.scheduling) and launches what fits.
 
-Planning is done by one controller at a time (a named lease), so quotas and capacity are never counted
-twice; each launched job is claimed with a row lease before the slow call to Ray, and the launch id is
-deterministic, so a launch is never made twice even across crashes.
+Every controller runs the scheduler. A pass plans the queue and claims what it launches in one transaction
+that holds the planning lock, so passes run one at a time, each seeing the claims of the one before, and
+quotas and capacity are never counted twice; the launch calls to Ray, the slow part, are then made by the
+controller whose pass claimed the jobs, so they spread over the controllers. Each claimed job holds a row
+lease until Ray has it, and the launch id is deterministic, so a launch is never made twice even across
+crashes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
-from dljobs.controller.db.leasing import confirm_launch, guarded_update, hold_singleton
+from dljobs.controller.db.leasing import confirm_launch, guarded_update, serialize
 from dljobs.controller.db.meta import installation_id
 from dljobs.controller.db.models import JobModel
 from dljobs.controller.launchers.base import Capacity, Launcher, LaunchError
@@ -76,15 +79,11 @@ class Scheduler(Loop):
         self.owner = owner
         self.capacity = CapacityCache(launcher, settings.scheduler.capacity_ttl)
         self.on_launched = on_launched
-        self._lease_seconds = max(10.0, 5 * settings.scheduler.interval)
         self.installation: str | None = None
 
     async def tick(self) -> None:
         if self.installation is None:
             self.installation = await installation_id(self.sessions)
-        async with self.sessions() as session, session.begin():
-            if not await hold_singleton(session, "scheduler", self.owner, self._lease_seconds):
-                return
         capacity = await self.capacity.get()
         claimed = await self._claim(capacity)
         if not claimed:
@@ -102,6 +101,7 @@ class Scheduler(Loop):
         """Move every job the plan launches to STARTING under a row lease, in one transaction."""
         claimed = []
         async with self.sessions() as session, session.begin():
+            await serialize(session, "scheduler")
             decisions = plan(await load_queue_state(session), capacity)
             launch_ids = [d.job_id for d in decisions if d.launch]
             if not launch_ids:

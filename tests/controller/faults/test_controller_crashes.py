@@ -33,4 +33,4 @@ def test_two_controllers_share_the_work_and_launch_each_job_once(  # type: ignor
 ) -> None:
     outcome = two_controllers(ray_head, clean_database, tmp_path, ADMIN_TOKEN, jobs=JOBS)
     assert sum(share["launches"] for share in outcome.shares) == JOBS
-    assert all(share["reconciled"] > 0 for share in outcome.shares), outcome.shares
+    assert all(share["launches"] > 0 and share["reconciled"] > 0 for share in outcome.shares), outcome.shares
