@@ -11,7 +11,7 @@ enough trials that most are judged against many others. With one trial at a time
 promoted against few rivals (the very first always runs to the end), so the share of trial-epochs falls
 as trials grow: about 0.37 at 12 trials, 0.29 at 24, 0.26 at 36 (simulated with uniformly random ranks).
 
-    python -m bench.sweep_efficiency [--trials 24] [--epochs 16] [--reduction-factor 4] [--cpus 2]
+    python -m bench.sweep_efficiency [--trials 36] [--epochs 16] [--reduction-factor 4] [--cpus 2]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def run(algorithm: str, trials: int, epochs: int, reduction_factor: int, root: P
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--trials", type=int, default=36)
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--reduction-factor", type=int, default=4)
     parser.add_argument("--cpus", type=int, default=2)

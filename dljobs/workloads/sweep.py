@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 from dljobs.spec.job import JobSpec
-from dljobs.spec.sweep import Distribution, SweepSpec
+from dljobs.spec.sweep import SCHEDULERS, Distribution, SweepSpec
 from dljobs.workloads.errors import WorkloadError
 from dljobs.workloads.sweep_trial import POINT_KEY, read_trial_summary, run_trial, trial_number
 from dljobs.workloads.train.context import RunContext
@@ -130,6 +130,26 @@ def experiment_name(context: RunContext) -> str:
     return f"dljobs-sweep-{context.job_id}"
 
 
+def tune_config(sweep: SweepSpec, epochs: int, seed: int) -> Any:
+    """How Tune runs the sweep's trials: search, scheduler, concurrency and the time budget."""
+    from ray import tune
+
+    trials = sweep.total_trials
+    return tune.TuneConfig(
+        metric=sweep.metric,
+        mode=sweep.resolved_mode,
+        search_alg=search_algorithm(sweep, seed),
+        scheduler=scheduler(sweep, epochs),
+        num_samples=trials // sweep.grid_size if sweep.grid_size > 1 else trials,
+        max_concurrent_trials=sweep.max_concurrent or trials,
+        time_budget_s=sweep.budget.max_wall,
+        # Trials that always run to their end leave their actor free, torch and Ray Train imported, for the
+        # next trial. Not under a scheduler: a trial it stops is still inside its TorchTrainer's fit, and its
+        # actor must end at once, taking its Train workers and their resources with it.
+        reuse_actors=sweep.algorithm not in SCHEDULERS,
+    )
+
+
 def build_tuner(spec: JobSpec, context: RunContext, data: dict[str, Any], datasets: dict[str, Any]) -> Any:
     """A Tuner for the sweep, or the restored one when an earlier attempt left its experiment behind."""
     from ray import tune
@@ -139,7 +159,6 @@ def build_tuner(spec: JobSpec, context: RunContext, data: dict[str, Any], datase
     sweep = spec.sweep
     assert sweep is not None
     seed = spec.training.seed or 0
-    trials = sweep.total_trials
     base = {"spec": spec.model_dump(mode="json"), "context": context.to_dict(), "data": data}
     if datasets:
         base["datasets"] = datasets
@@ -157,15 +176,6 @@ def build_tuner(spec: JobSpec, context: RunContext, data: dict[str, Any], datase
     from dljobs.workloads.sweep_trial import trial_reporting_callback
 
     epochs = spec.training.epochs
-    tune_config = tune.TuneConfig(
-        metric=sweep.metric,
-        mode=sweep.resolved_mode,
-        search_alg=search_algorithm(sweep, seed),
-        scheduler=scheduler(sweep, epochs),
-        num_samples=trials // sweep.grid_size if sweep.grid_size > 1 else trials,
-        max_concurrent_trials=sweep.max_concurrent or trials,
-        time_budget_s=sweep.budget.max_wall,
-    )
     run_config = tune.RunConfig(
         name=experiment_name(context),
         storage_path=storage_path,
@@ -176,7 +186,10 @@ def build_tuner(spec: JobSpec, context: RunContext, data: dict[str, Any], datase
         verbose=0,
     )
     return tune.Tuner(
-        trainable, param_space=param_space(sweep), tune_config=tune_config, run_config=run_config
+        trainable,
+        param_space=param_space(sweep),
+        tune_config=tune_config(sweep, epochs, seed),
+        run_config=run_config,
     )
 
 

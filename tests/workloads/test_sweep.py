@@ -132,3 +132,17 @@ def test_the_best_trials_test_split_is_evaluated_on_the_driver_when_a_scheduler_
     assert found["test_metrics"]["test_accuracy"] == pytest.approx(sevens / len(prepared.test))
     matrix = found["test_confusion_matrix"]
     assert sum(row[7] for row in matrix) == len(prepared.test)  # every example predicted as 7
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "reused"),
+    [("grid", True), ("random", True), ("bayesian", True), ("asha", False), ("median", False)],
+)
+def test_trial_actors_are_reused_only_where_no_scheduler_stops_trials(algorithm: str, reused: bool) -> None:
+    from dljobs.spec.loading import validate_spec
+    from dljobs.workloads.sweep import tune_config
+
+    space = {"training.optimizer.lr": {"grid" if algorithm == "grid" else "choice": [1.0e-2, 1.0e-3]}}
+    spec = validate_spec(sweep_spec(algorithm=algorithm, trials=2, space=space))
+    assert spec.sweep is not None
+    assert tune_config(spec.sweep, epochs=2, seed=3).reuse_actors is reused
