@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dljobs.controller.ray_head import free_port
+from tests.support.ports import restartable_port
 
 
 def _bin(name: str) -> str:
@@ -26,7 +26,7 @@ class PrivatePostgres:
     """initdb + pg_ctl, run as the `postgres` system user (PostgreSQL refuses to run as root)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = restartable_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="dljobs-pg-"))
         self.data = self.workdir / "data"
         self._user = pwd.getpwnam("postgres")

