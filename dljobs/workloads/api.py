@@ -69,12 +69,13 @@ def report(metrics: dict[str, Any], checkpoint_dir: str | Path | None = None) ->
     session = _current()
     session.reports += 1
     checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-    ray.train.report(dict(metrics), checkpoint=checkpoint)
     if session.rank == 0:
         step = int(metrics.get("step", session.reports))
         epoch = metrics.get("epoch")
         session.history.append({"step": step, **metrics})
         session.reporter.metrics(metrics, step=step, epoch=int(epoch) if isinstance(epoch, int) else None)
+        session.reporter.before_ray_report()
+    ray.train.report(dict(metrics), checkpoint=checkpoint)
 
 
 def get_checkpoint() -> Path | None:

@@ -179,6 +179,13 @@ class Reporter:
             time.sleep(0.05)
         return not self.pending
 
+    def before_ray_report(self) -> None:
+        """Call between buffering an epoch's points and reporting it to Ray. A sweep's trial sends them now:
+        its scheduler may stop the trial on that report, which ends its process at once. (Bounded: with the
+        controller away, points stay buffered as ever and the trial goes on.)"""
+        if self.trial is not None:
+            self.flush(timeout=2.0)
+
     def close(self, timeout: float = 5.0) -> None:
         """Send what is buffered (giving up after `timeout`) and stop the thread."""
         if not self.enabled or self._thread is None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from dljobs.controller.ray_head import free_port
 from dljobs.workloads.reporting import Reporter
+from tests.support.ports import restartable_port
 
 # --- a tiny real HTTP server that records requests (the controller's API stands in) ------------------
 
@@ -27,7 +27,7 @@ class Recorded:
 
 @dataclass
 class RecordingServer:
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=restartable_port)  # bound later, in start()
     requests: list[Recorded] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with 503
     status: int = 200
@@ -121,6 +121,22 @@ def test_points_are_sent_in_batches_with_the_job_token() -> None:
         assert [p["value"] for p in points if p["name"] == "train_loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
         assert points[-1]["name"] == "test_accuracy" and points[-1]["epoch"] is None
         assert all(isinstance(p["ts"], float) and p["ts"] > 1e9 for p in points)
+
+
+def test_a_trial_sends_its_points_before_its_ray_report_a_plain_job_leaves_them_to_the_thread() -> None:
+    with recording_server() as server:
+        trial = Reporter(server.url, "42", "t", trial=3, flush_interval=3600)  # the thread never wakes alone
+        job = Reporter(server.url, "43", "t", flush_interval=3600)
+        try:
+            for reporter in (trial, job):
+                reporter.metrics({"val_accuracy": 0.5}, step=10, epoch=1)
+                reporter.before_ray_report()
+            assert [(p["name"], p["value"]) for p in server.points()] == [("val_accuracy", 0.5)]
+            assert server.requests[0].body["trial"] == 3
+            assert (trial.pending, job.pending) == (0, 1)
+        finally:
+            trial.close()
+            job.close()
 
 
 def test_points_wait_in_the_buffer_while_the_controller_is_unreachable() -> None:

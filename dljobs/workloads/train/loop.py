@@ -332,9 +332,11 @@ class BuiltinTraining:
         }
         self.history.append(record)
         reported = {**record, ckpt.SCORE: self.best.score(metrics.get(self.best.metric))}
-        self.report(reported, checkpoint=save)
         if self.rank == 0:
             self.reporter.metrics(record, step=self.engine.global_step, epoch=self.epoch)
+            self.reporter.before_ray_report()
+        self.report(reported, checkpoint=save)
+        if self.rank == 0:
             if self.board is not None:
                 self.board.epoch(record)
             print(progress_line(record, self.training.epochs), flush=True)
