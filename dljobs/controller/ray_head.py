@@ -48,6 +48,10 @@ def ray_executable() -> str:
     )
 
 
+class HeadExited(RuntimeError):
+    """The head's process ended before the head was up."""
+
+
 @dataclass
 class LocalRayHead:
     """`start()` returns once the head's Job API answers; `stop()` ends it and everything it started."""
@@ -87,7 +91,22 @@ class LocalRayHead:
             "RAY_ADDRESS": self.gcs_address,
         }
 
-    def start(self, timeout: float = 120.0) -> LocalRayHead:
+    def start(self, timeout: float = 120.0, attempts: int = 2) -> LocalRayHead:
+        """Start the head; one that exits while starting is started again, on the ports it was given and
+        others picked anew: on a loaded machine `ray start` gives up when its raylet registers late, or finds
+        a port picked for it taken by then."""
+        given = self.port, self.dashboard_port  # kept; ports picked here are picked again
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except HeadExited:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                self.port, self.dashboard_port = given
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> LocalRayHead:
         ports = {flag: free_port() for flag in _PORT_FLAGS}
         if self.port:
             ports["--port"] = self.port
@@ -142,7 +161,7 @@ class LocalRayHead:
         headers = {"Authorization": f"Bearer {self.token}"}
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
+                raise HeadExited(
                     f"the Ray head exited with code {self.process.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
