@@ -84,11 +84,9 @@ async def stats(
     request: Request, name: str, window: Annotated[int, Query(ge=10, le=7 * 86400)] = 300
 ) -> EndpointStats:
     """Requests, errors, latency percentiles, predictions and input drift (PSI) per version."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session, session.begin():
-        from dljobs.controller.services.gateway import flush_stats
+    from dljobs.controller.services.gateway import flush_stats
 
-        await flush_stats(runtime.gateway, session)  # this controller's latest figures count too
+    await flush_stats(runtime_of(request).gateway)  # this controller's latest figures count too
     async with transaction(request) as (session, principal):
         row = await service.get_endpoint(session, principal, name)
         versions = await endpoint_stats(session, row.endpoint.id, window)

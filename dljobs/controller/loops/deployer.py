@@ -67,8 +67,8 @@ class Deployer(Loop):
         await self.serve.close()
 
     async def tick(self) -> None:
+        await flush_stats(self.gateway)
         async with self.sessions() as session, session.begin():
-            await flush_stats(self.gateway, session)
             if not await hold_singleton(session, LEASE, self.owner, self.config.lease_seconds):
                 self._applied = None  # whoever holds it now owns Serve's config
                 return

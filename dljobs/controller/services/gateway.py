@@ -151,6 +151,7 @@ class Gateway:
     sessions: async_sessionmaker[AsyncSession]
     principals: PrincipalCache
     stats: StatsBook = field(default_factory=StatsBook)
+    stats_flush: asyncio.Lock = field(default_factory=asyncio.Lock)  # flushes take turns
     _routes: dict[str, Route] = field(default_factory=dict)
     _keys: dict[str, tuple[int, float]] = field(default_factory=dict)  # key hash -> (endpoint id, until)
     _inflight: dict[int, int] = field(default_factory=dict)
@@ -401,10 +402,14 @@ def _error_of(answer: bytes) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-async def flush_stats(gateway: Gateway, session: AsyncSession) -> int:
-    """Write what this controller measured since the last flush (insert-only rows)."""
-    rows = gateway.stats.drain()
-    now = utcnow()
-    for row in rows:
-        session.add(EndpointStatsModel(period_end=now, **row))
-    return len(rows)
+async def flush_stats(gateway: Gateway) -> int:
+    """Write what this controller measured since the last flush (insert-only rows), committed when this
+    returns. Flushes take turns, so a read after one sees every figure measured before it, even when another
+    flush had drained the book and was still writing."""
+    async with gateway.stats_flush:
+        rows = gateway.stats.drain()
+        if rows:
+            now = utcnow()
+            async with gateway.sessions() as session, session.begin():
+                session.add_all(EndpointStatsModel(period_end=now, **row) for row in rows)
+        return len(rows)
