@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -13,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dljobs.controller.db.engine import create_engine, session_factory
+from dljobs.controller.db.engine import autocommit_session_factory, create_engine, session_factory
 from dljobs.controller.db.migrate import upgrade
 from dljobs.controller.launchers.base import Launcher
 from dljobs.controller.launchers.serve import ServeClient
@@ -23,7 +24,7 @@ from dljobs.controller.loops.notifier import Notifier
 from dljobs.controller.loops.reconciler import Reconciler
 from dljobs.controller.loops.scheduler import Scheduler
 from dljobs.controller.ray_head import LocalRayHead, free_port
-from dljobs.controller.services.auth import PrincipalCache, ensure_admin, new_token
+from dljobs.controller.services.auth import PrincipalCache, ProjectIds, ensure_admin, new_token
 from dljobs.controller.services.gateway import Gateway
 from dljobs.controller.settings import Settings
 from dljobs.controller.telemetry import ControllerMetrics
@@ -48,9 +49,15 @@ class Runtime:
     owner: str
     ray_head: LocalRayHead | None = None
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    project_ids: ProjectIds = field(default_factory=ProjectIds)
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     _ray_start: asyncio.Task[None] | None = field(default=None, repr=False)
     ray_error: str | None = None
+
+    @functools.cached_property
+    def autocommit_sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for work that writes in one statement (see db.engine.autocommit_session_factory)."""
+        return autocommit_session_factory(self.engine)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

@@ -29,9 +29,15 @@ async def authenticated(request: Request) -> Principal:
 
 
 @asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[tuple[AsyncSession, Principal]]:
-    """One transaction for the route, with the principal the router dependency authenticated."""
+async def transaction(
+    request: Request, *, one_write: bool = False
+) -> AsyncIterator[tuple[AsyncSession, Principal]]:
+    """One transaction for the route, with the principal the router dependency authenticated.
+
+    `one_write`: the route writes in a single statement (after any reads), which on PostgreSQL then commits
+    by itself: no BEGIN and COMMIT round trips."""
     runtime = runtime_of(request)
     principal: Principal = request.state.principal
-    async with runtime.sessions() as session, session.begin():
+    sessions = runtime.autocommit_sessions if one_write else runtime.sessions
+    async with sessions() as session, session.begin():
         yield session, principal

@@ -68,9 +68,10 @@ async def create_job(
     """Submit a job. It is validated, stored with its resolved spec and queued; nothing waits on Ray."""
     spec = await _spec_from_body(request)
     runtime = runtime_of(request)
-    async with transaction(request) as (session, principal):
+    # the job and its first event are one statement on PostgreSQL; a dry run's insert is rolled back
+    async with transaction(request, one_write=not dry_run) as (session, principal):
         row, created = await job_service.create_job(
-            session, principal, spec, idempotency_key, runtime.scheduler.capacity.last
+            session, principal, spec, idempotency_key, runtime.project_ids, runtime.scheduler.capacity.last
         )
         result = job_to_api(row.job, row.project, row.user)
         if dry_run:

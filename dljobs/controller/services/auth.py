@@ -169,6 +169,22 @@ async def project_by_name(session: AsyncSession, name: str) -> ProjectModel | No
     return await session.scalar(select(ProjectModel).where(ProjectModel.name == name))
 
 
+class ProjectIds:
+    """Project ids by name, kept for good once read: a project is never renamed nor deleted. Only the id:
+    quotas and members change, and are read where they matter."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    async def get(self, session: AsyncSession, name: str) -> int | None:
+        if name not in self._ids:
+            project = await project_by_name(session, name)
+            if project is None:
+                return None
+            self._ids[name] = project.id
+        return self._ids[name]
+
+
 async def visible_project(session: AsyncSession, principal: Principal, name: str) -> ProjectModel:
     project = await project_by_name(session, name)
     if project is None or not principal.sees_project(project.id):

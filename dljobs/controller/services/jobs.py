@@ -8,8 +8,9 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +18,7 @@ from dljobs.controller.db.base import utcnow
 from dljobs.controller.db.models import CodeBundleModel, JobEventModel, JobModel, ProjectModel, UserModel
 from dljobs.controller.errors import ApiError, conflict, invalid, not_found
 from dljobs.controller.launchers.base import Capacity
-from dljobs.controller.services.auth import Principal, project_by_name
+from dljobs.controller.services.auth import Principal, ProjectIds, project_by_name
 from dljobs.controller.services.transitions import change_status
 from dljobs.spec.api import MAX_BIG_ID
 from dljobs.spec.base import is_name
@@ -27,15 +28,50 @@ from dljobs.spec.status import TERMINAL, WAITING, JobStatus
 MAX_PAGE = 500
 MAX_REF = 63  # a job id or name in a path
 _JOBS, _PROJECTS, _USERS = JobModel.__table__, ProjectModel.__table__, UserModel.__table__
+_EVENTS = JobEventModel.__table__
 # Core statements built once for the API's hottest paths (submit, list): no unit of work, no ORM rows.
 # A repeated Idempotency-Key hits the unique constraint and inserts nothing; the first job is then read.
-_INSERT_JOB = {
-    name: dialect.insert(_JOBS)
-    .on_conflict_do_nothing(index_elements=["project_id", "submitted_by", "idempotency_key"])
-    .returning(_JOBS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_INSERT_EVENT = JobEventModel.__table__.insert()
+# What a submission sets (the other columns start empty):
+_SUBMITTED = (
+    "kind", "project_id", "name", "status", "status_reason", "priority", "spec", "submitted_by",
+    "idempotency_key", "cpus", "gpus", "accelerator", "attempt", "max_retries", "timeout_s", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def _insert_job(dialect: Any) -> Any:
+    insert = dialect.insert(_JOBS).values(
+        {name: bindparam(name, type_=_JOBS.c[name].type) for name in _SUBMITTED}
+    )
+    return insert.on_conflict_do_nothing(
+        index_elements=["project_id", "submitted_by", "idempotency_key"]
+    ).returning(_JOBS.c.id)
+
+
+def _insert_job_and_event() -> Any:
+    """PostgreSQL: the job and its first event in one statement (a data-modifying CTE): one round trip."""
+    job = _insert_job(postgresql).cte("job")
+    event = (
+        _EVENTS.insert()
+        .from_select(
+            ["job_id", "from_status", "to_status", "reason", "created_at"],
+            select(
+                job.c.id,
+                null(),
+                bindparam("status", type_=_EVENTS.c.to_status.type),
+                bindparam("event_reason", type_=_EVENTS.c.reason.type),
+                bindparam("created_at", type_=_EVENTS.c.created_at.type),
+            ),
+        )
+        .returning(_EVENTS.c.job_id)
+        .cte("event")
+    )
+    return select(event.c.job_id)
+
+
+_INSERT_JOB_AND_EVENT = _insert_job_and_event()
+_INSERT_JOB = _insert_job(sqlite)
+_INSERT_EVENT = _EVENTS.insert()
 _LIST_JOBS = (
     select(
         *(column for column in _JOBS.c if column.name != "spec"),
@@ -90,12 +126,13 @@ async def create_job(
     principal: Principal,
     spec: JobSpec,
     idempotency_key: str | None,
+    projects: ProjectIds,
     capacity: Capacity | None = None,
 ) -> tuple[JobRow, bool]:
     """Insert a QUEUED job; returns (job, created). A repeated idempotency key returns the first job."""
     principal.require_user()
-    project = await project_by_name(session, spec.project)
-    if project is None or not principal.sees_project(project.id):
+    project_id = await projects.get(session, spec.project)
+    if project_id is None or not principal.sees_project(project_id):
         raise invalid("project", f"no project '{spec.project}' that you belong to")
     code = spec.workload.code
     if code is not None:
@@ -110,17 +147,19 @@ async def create_job(
     if reference and reference.startswith("job://"):
         source_id = int(reference.removeprefix("job://"))
         source = await session.get(JobModel, source_id)
-        if source is None or source.project_id != project.id or not principal.sees_project(source.project_id):
-            raise invalid("workload.init_from", f"no job {source_id} in project '{project.name}'")
+        if source is None or source.project_id != project_id:
+            raise invalid("workload.init_from", f"no job {source_id} in project '{spec.project}'")
     concurrency = 1
     if spec.sweep is not None:  # the sweep holds `concurrency` trials' resources while it runs
+        project = await session.get(ProjectModel, project_id)  # its quotas as they are now
+        assert project is not None
         concurrency = sweep_concurrency(spec, project, capacity)
         sweep = spec.sweep.model_copy(update={"max_concurrent": concurrency})
         spec = spec.model_copy(update={"sweep": sweep})
     now = utcnow()
     values = {
         "kind": spec.kind,
-        "project_id": project.id,
+        "project_id": project_id,
         "name": spec.name,
         "status": JobStatus.QUEUED.value,
         "status_reason": "waiting in the queue",
@@ -137,22 +176,27 @@ async def create_job(
         "created_at": now,
         "updated_at": now,
     }
-    job_id = (await session.execute(_INSERT_JOB[session.bind.dialect.name], values)).scalar()
+    job_id = await _insert(session, values, f"submitted by {principal.name}")
     if job_id is None:  # this Idempotency-Key was used before: answer with that job
         existing = await find_by_idempotency_key(
-            session, project.id, principal.user_id, idempotency_key or ""
+            session, project_id, principal.user_id, idempotency_key or ""
         )
         assert existing is not None
         return existing, False
-    event = {
-        "job_id": job_id,
-        "from_status": None,
-        "to_status": values["status"],
-        "reason": f"submitted by {principal.name}",
-        "created_at": now,
-    }
-    await session.execute(_INSERT_EVENT, event)
-    return JobRow(JobModel(id=job_id, **values), project.name, principal.name), True
+    return JobRow(JobModel(id=job_id, **values), spec.project, principal.name), True
+
+
+async def _insert(session: AsyncSession, values: dict[str, Any], reason: str) -> int | None:
+    """The job and its first event; the job's id, or None when its Idempotency-Key was used before."""
+    if session.bind.dialect.name == "postgresql":
+        return await session.scalar(_INSERT_JOB_AND_EVENT, {**values, "event_reason": reason})
+    job_id = await session.scalar(_INSERT_JOB, values)
+    if job_id is not None:
+        event = {"job_id": job_id, "to_status": values["status"], "reason": reason}
+        await session.execute(
+            _INSERT_EVENT, {**event, "from_status": None, "created_at": values["created_at"]}
+        )
+    return job_id  # type: ignore[no-any-return]
 
 
 async def find_by_idempotency_key(

@@ -147,3 +147,18 @@ def test_ready_reports_database_and_ray(api) -> None:  # type: ignore[no-untyped
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "ray": "ok"}}
     assert api.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_a_project_created_after_a_refused_submission_takes_the_next_one(api, identities) -> None:  # type: ignore[no-untyped-def]
+    spec = command_spec(name="later", project="later")
+    refused = api.post("/api/v1/jobs", json={"spec": spec}, headers=identities.admin.headers)
+    assert refused.status_code == 422 and refused.json()["error"]["details"][0]["field"] == "project"
+    created = api.post("/api/v1/projects", json={"name": "later"}, headers=identities.admin.headers)
+    assert created.status_code == 201, created.text
+    for _ in range(2):  # the project's id, looked up once, is kept
+        accepted = api.post("/api/v1/jobs", json={"spec": spec}, headers=identities.admin.headers)
+        assert accepted.status_code == 201 and accepted.json()["project"] == "later", accepted.text
+    events = api.get(f"/api/v1/jobs/{accepted.json()['id']}/events", headers=identities.admin.headers).json()
+    assert [(e["from_status"], e["to_status"], e["reason"]) for e in events] == [
+        (None, "QUEUED", "submitted by admin")
+    ]
