@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,12 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignor
 
 
 def test_controllers_starting_at_once_on_a_new_database_all_migrate_it(new_database: str) -> None:
-    code = f"from dljobs.controller.db.migrate import upgrade; upgrade({new_database!r})"
+    # Each process imports first, then waits for the same moment, so that they all read the empty database.
+    start = time.time() + 5.0
+    code = (
+        "import time; from dljobs.controller.db.migrate import upgrade; "
+        f"time.sleep(max(0.0, {start} - time.time())); upgrade({new_database!r})"
+    )
     processes = [
         subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
         for _ in range(STARTING_AT_ONCE)
