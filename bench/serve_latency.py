@@ -1,17 +1,19 @@
 """Serving throughput and latency of the digits MLP, in one run, at concurrency 1, 8 and 32:
 
 - dljobs: `POST /api/v1/endpoints/NAME/predict` on a real controller (uvicorn, SQLite), through its key
-  check, input check, stats and canary routing to the Ray Serve application its deployer made;
-- plain Serve: the same TorchScript model as a plain Serve deployment with the same batching, called on
-  Serve's proxy directly (the baseline: what dljobs' layers cost is the gap);
+  check, input check, stats, canary routing and the joining of waiting callers' inputs to the Ray Serve
+  application its deployer made;
+- plain Serve: the same TorchScript model as a plain Serve deployment with the same batching in its replica,
+  called on Serve's proxy directly (the baseline);
 - in-process: the model called directly, one input per call and a batch of `concurrency` inputs per call
   (the upper bound: no HTTP, no Serve);
-- dljobs with batching off (max_batch_size 1), to show what dynamic batching gains.
+- dljobs with batching off (max_batch_size 1: no joining, no batches in the replica), to show what batching
+  gains.
 
 Each request carries one 64-value input. A light closed-loop load generator (bench/loadgen.py) drives the
 HTTP targets from this process. Targets: dljobs >= 0.9x plain Serve's throughput; p99 < 50 ms at 8.
 
-    python -m bench.serve_latency [--seconds 5] [--num-cpus 2]
+    python -m bench.serve_latency [--seconds 5] [--num-cpus 2] [--batch-wait-ms 2]
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def in_process(model_dir: Path, seconds: float) -> dict[int, tuple[float, float,
     return out
 
 
-def plain_config(model_dir: Path, serve_port: int, num_cpus: float) -> dict[str, Any]:
+def plain_config(model_dir: Path, serve_port: int, num_cpus: float, batch_wait_ms: float) -> dict[str, Any]:
     return {
         "http_options": {"host": "127.0.0.1", "port": serve_port},
         "applications": [
@@ -180,7 +182,11 @@ def plain_config(model_dir: Path, serve_port: int, num_cpus: float) -> dict[str,
                 "name": "plain",
                 "route_prefix": "/plain",
                 "import_path": "bench.plain_serve_app:build",
-                "args": {"artifacts_uri": model_dir.as_uri(), "max_batch_size": 32, "batch_wait_ms": 2},
+                "args": {
+                    "artifacts_uri": model_dir.as_uri(),
+                    "max_batch_size": 32,
+                    "batch_wait_ms": batch_wait_ms,
+                },
                 "deployments": [
                     {
                         "name": "Plain",
@@ -208,6 +214,7 @@ def row(name: str, results: dict[int, Result]) -> dict[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--batch-wait-ms", type=float, default=2.0, help="replicas' batch wait, both targets")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 2, help="the Ray head's CPUs")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -222,7 +229,7 @@ def main() -> None:
         # 1. plain Serve, alone on the cluster
         put = httpx.put(
             f"{head.dashboard_url}/api/serve/applications/",
-            json=plain_config(model_dir, serve_port, 0.5),
+            json=plain_config(model_dir, serve_port, 0.5, args.batch_wait_ms),
             headers=ray_auth,
             timeout=60,
         )
@@ -242,7 +249,8 @@ def main() -> None:
         # 2. dljobs: its deployer replaces Serve's config with the endpoint's application
         controller, url = start_controller(home, head, serve_port)
         job = trained_job(url, home, model_dir)
-        body = {"name": "digits", "job": str(job), "config": {"num_cpus": 0.5, "max_batch_size": 32}}
+        config = {"num_cpus": 0.5, "max_batch_size": 32, "batch_wait_ms": args.batch_wait_ms}
+        body = {"name": "digits", "job": str(job), "config": config}
         deployed = httpx.post(f"{url}/api/v1/endpoints", json=body, headers=AUTH, timeout=30).json()
         key = {"Authorization": f"Bearer {deployed['key']['key']}"}
         wait_ready(url, "digits")

@@ -2,8 +2,9 @@
 
 Per request: the caller's key (an endpoint key, or a user token of the endpoint's project), the endpoint's
 routing (cached for `route_ttl` seconds per controller), the inputs checked against the model's schema,
-the rate limit, a share of traffic for the canary, and the call to Serve with a time budget. Every answer
-is immediate: a full endpoint says 503 with Retry-After, a limited caller 429 with Retry-After.
+the rate limit, a share of traffic for the canary, and the call to Serve with a time budget, joined with
+other callers' under load (services.coalescing). Every answer is immediate: a full endpoint says 503 with
+Retry-After, a limited caller 429 with Retry-After.
 
 Rate limits hold across controllers: the counter lives in the database (`endpoint_rate_windows`, one
 row per endpoint and second). A controller takes a block of the second's budget at a time (a compare-and-
@@ -35,6 +36,7 @@ from dljobs.controller.db.models import (
 )
 from dljobs.controller.errors import ApiError, invalid, not_found, unauthorized
 from dljobs.controller.services.auth import PrincipalCache, bearer_token, hash_token
+from dljobs.controller.services.coalescing import Coalescer
 from dljobs.controller.services.endpoints import SWITCH, app_name
 from dljobs.controller.services.monitoring import StatsBook
 from dljobs.controller.services.serve_http import ServeHTTP, ServeTransportError
@@ -155,6 +157,7 @@ class Gateway:
     _routes: dict[str, Route] = field(default_factory=dict)
     _keys: dict[str, tuple[int, float]] = field(default_factory=dict)  # key hash -> (endpoint id, until)
     _inflight: dict[int, int] = field(default_factory=dict)
+    _coalescers: dict[tuple[str, int, int], Coalescer] = field(default_factory=dict)
     _client: ServeHTTP | None = None
     limiter: RateLimiter | None = None
 
@@ -319,10 +322,13 @@ class Gateway:
             )
         self._inflight[route.endpoint_id] = inflight + 1
         started = time.perf_counter()
+        timeout = float(config.get("timeout_s", 30))
+
+        async def send(inputs: list[Any]) -> tuple[list[Any], Target]:
+            return await self._predictions(route, target, inputs, timeout)
+
         try:
-            answer, served_by = await self._call(
-                route, target, {"inputs": checked}, float(config.get("timeout_s", 30))
-            )
+            predictions, served_by = await self._coalescer(target, config).call(checked, send)
         except ApiError as exc:
             if exc.status >= 500:
                 self.stats.of(route.endpoint_id, target.version_id, target.card).record_error(
@@ -332,11 +338,33 @@ class Gateway:
         finally:
             self._inflight[route.endpoint_id] -= 1
         elapsed = (time.perf_counter() - started) * 1000
-        predictions = answer.get("predictions", [])
         self.stats.of(route.endpoint_id, served_by.version_id, served_by.card).record(
             elapsed, checked, predictions
         )
         return {"model": served_by.model, "version": served_by.version, "predictions": predictions}
+
+    def _coalescer(self, target: Target, config: dict[str, Any]) -> Coalescer:
+        """Calls to the version's application in flight at once before callers' inputs are joined: two per
+        replica, or with autoscaling enough for Serve to see the load that scales it to its upper bound.
+        Joined calls carry up to `max_batch_size` inputs (1: batching off, nothing is joined)."""
+        low, high = _bounds(config)
+        per_replica = math.ceil(float(config.get("target_ongoing_requests", 8))) if high > low else 2
+        batch = min(int(config.get("max_batch_size", 32)), int(config.get("max_inputs", 256)))
+        window = high * per_replica if batch > 1 else 1_000_000
+        key = (target.app, window, batch)
+        coalescer = self._coalescers.get(key)
+        if coalescer is None:
+            coalescer = self._coalescers[key] = Coalescer(window, batch, _caused_by_inputs)
+        return coalescer
+
+    async def _predictions(
+        self, route: Route, target: Target, inputs: list[Any], timeout: float
+    ) -> tuple[list[Any], Target]:
+        answer, served_by = await self._call(route, target, {"inputs": inputs}, timeout)
+        predictions = answer.get("predictions") if isinstance(answer, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(inputs):
+            raise ApiError(502, "model_error", "the model did not answer one prediction per input")
+        return predictions, served_by
 
     async def _call(
         self, route: Route, target: Target, payload: dict[str, Any], timeout: float
@@ -386,6 +414,11 @@ class Gateway:
         raise ApiError(
             503, "unavailable", "no version of the endpoint answered", headers={"Retry-After": "1"}
         )
+
+
+def _caused_by_inputs(error: Exception) -> bool:
+    """Whether a joined call's failure may come from one caller's inputs (then each is tried alone)."""
+    return isinstance(error, ApiError) and error.code in ("invalid_input", "model_error")
 
 
 def _bounds(config: dict[str, Any]) -> tuple[int, int]:

@@ -3,6 +3,10 @@ against the model's schema, errors in one shape."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
 from dljobs.storage import open_store
 from tests.support.serving import digits_inputs, trained_job, wait_endpoint, write_tiny_classifier
 
@@ -43,6 +47,32 @@ def test_deploy_a_job_and_predict_with_the_endpoint_key(serving_api, identities,
     stats = api.get("/api/v1/endpoints/digits/stats", headers=admin).json()["versions"][0]
     assert stats["requests"] == 2 and stats["errors"] == 0 and stats["latency_ms"]["p50"] is not None
     assert abs(sum(stats["predictions"].values()) - 1) < 1e-6 and stats["drift_psi_max"] is not None
+
+
+def test_concurrent_callers_each_get_their_own_predictions(serving_api, identities, serving_settings) -> None:  # type: ignore[no-untyped-def]
+    # Under load the gateway joins waiting callers' inputs into one call to Serve (two calls in flight per
+    # replica); each caller must still get exactly its own predictions back, in order.
+    api, admin = serving_api, identities.admin.headers
+    key = deployed(api, admin, serving_settings, "joined")["key"]["key"]
+    wait_endpoint(api, admin, "joined")
+    auth = {"Authorization": f"Bearer {key}"}
+    callers = [[[float((i * 7 + j) % 17)] * 64 for j in range(1 + i % 3)] for i in range(24)]
+
+    def predict(inputs: list[list[float]]) -> list[dict]:  # type: ignore[type-arg]
+        response = api.post("/api/v1/endpoints/joined/predict", json={"inputs": inputs}, headers=auth)
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"]  # type: ignore[no-any-return]
+
+    alone = [predict(inputs) for inputs in callers]
+    with ThreadPoolExecutor(len(callers)) as pool:
+        together = list(pool.map(predict, callers))
+    for inputs, expected, got in zip(callers, alone, together, strict=True):
+        assert len(got) == len(inputs)
+        for one, other in zip(expected, got, strict=True):
+            assert one["class"] == other["class"]
+            assert one["probabilities"] == pytest.approx(other["probabilities"], abs=1e-5)
+    stats = api.get("/api/v1/endpoints/joined/stats", headers=admin).json()["versions"][0]
+    assert stats["requests"] == 2 * len(callers)
 
 
 def test_predict_refuses_bad_keys_and_bad_inputs(serving_api, identities, serving_settings) -> None:  # type: ignore[no-untyped-def]

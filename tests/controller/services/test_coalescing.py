@@ -1,0 +1,137 @@
+"""Joining callers' inputs under load: a lone caller goes at once, callers that wait ride together, each
+gets its own outputs back, and one caller's bad input fails only that caller."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from dljobs.controller.services.coalescing import Coalescer, Outputs
+
+
+class ModelServer:
+    """Answers each call with its inputs doubled once the test lets it go; records what each call carried."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []
+        self.release = asyncio.Event()
+
+    async def send(self, inputs: list[Any]) -> Outputs:
+        self.calls.append(list(inputs))
+        await self.release.wait()
+        if "bad" in inputs:
+            raise ValueError("bad input")
+        return [2 * x for x in inputs], f"call {len(self.calls)}"
+
+
+def never_alone(_: Exception) -> bool:
+    return False
+
+
+def test_a_lone_caller_is_sent_at_once() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        server.release.set()
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
+        assert await coalescer.call([1, 2], server.send) == ([2, 4], "call 1")
+        assert await coalescer.call([3], server.send) == ([6], "call 2")
+        assert server.calls == [[1, 2], [3]]
+
+    asyncio.run(scenario())
+
+
+def test_callers_waiting_for_a_full_window_ride_together_and_get_their_own_outputs() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
+        first = asyncio.create_task(coalescer.call([1], server.send))
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.create_task(coalescer.call([10 * i, 10 * i + 1], server.send)) for i in range(1, 4)
+        ]
+        await asyncio.sleep(0)
+        assert server.calls == [[1]]  # the window is full: the others wait
+        server.release.set()
+        assert await first == ([2], "call 1")
+        answers = await asyncio.gather(*waiting)
+        assert server.calls == [[1], [10, 11, 20, 21, 30, 31]]
+        assert answers == [([20, 22], "call 2"), ([40, 42], "call 2"), ([60, 62], "call 2")]
+        assert coalescer.inflight == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_joined_call_carries_at_most_max_inputs_and_a_larger_caller_goes_alone() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        coalescer = Coalescer(window=1, max_inputs=4, alone_on=never_alone)
+        first = asyncio.create_task(coalescer.call([0], server.send))
+        await asyncio.sleep(0)
+        sizes = [3, 2, 6, 1]
+        waiting = [asyncio.create_task(coalescer.call(list(range(n)), server.send)) for n in sizes]
+        await asyncio.sleep(0)
+        server.release.set()
+        await first
+        answers = await asyncio.gather(*waiting)
+        assert [len(call) for call in server.calls] == [1, 3, 2, 6, 1]
+        assert [len(outputs) for outputs, _ in answers] == sizes
+
+    asyncio.run(scenario())
+
+
+def test_a_bad_input_fails_only_its_caller_when_failures_are_tried_alone() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=lambda e: isinstance(e, ValueError))
+        first = asyncio.create_task(coalescer.call([1], server.send))
+        await asyncio.sleep(0)
+        good = asyncio.create_task(coalescer.call([5], server.send))
+        bad = asyncio.create_task(coalescer.call(["bad"], server.send))
+        await asyncio.sleep(0)
+        server.release.set()
+        await first
+        assert await good == ([10], "call 3")
+        with pytest.raises(ValueError, match="bad input"):
+            await bad
+        assert server.calls == [[1], [5, "bad"], [5], ["bad"]]
+
+    asyncio.run(scenario())
+
+
+def test_other_failures_reach_every_caller_of_the_joined_call() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
+        first = asyncio.create_task(coalescer.call([1], server.send))
+        await asyncio.sleep(0)
+        joined = [asyncio.create_task(coalescer.call(x, server.send)) for x in ([2], ["bad"])]
+        await asyncio.sleep(0)
+        server.release.set()
+        await first
+        for task in joined:
+            with pytest.raises(ValueError):
+                await task
+        assert server.calls == [[1], [2, "bad"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_that_goes_away_while_waiting_is_left_out() -> None:
+    async def scenario() -> None:
+        server = ModelServer()
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
+        first = asyncio.create_task(coalescer.call([1], server.send))
+        await asyncio.sleep(0)
+        gone = asyncio.create_task(coalescer.call([2], server.send))
+        stays = asyncio.create_task(coalescer.call([3], server.send))
+        await asyncio.sleep(0)
+        gone.cancel()
+        server.release.set()
+        await first
+        assert await stays == ([6], "call 2")
+        assert server.calls == [[1], [3]]
+        assert gone.cancelled()
+
+    asyncio.run(scenario())
