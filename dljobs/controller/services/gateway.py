@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dljobs.controller.db.base import utcnow
+from dljobs.controller.db.engine import lost_server
 from dljobs.controller.db.models import (
     EndpointKeyModel,
     EndpointModel,
@@ -438,11 +440,36 @@ def _error_of(answer: bytes) -> dict[str, Any]:
 async def flush_stats(gateway: Gateway) -> int:
     """Write what this controller measured since the last flush (insert-only rows), committed when this
     returns. Flushes take turns, so a read after one sees every figure measured before it, even when another
-    flush had drained the book and was still writing."""
+    flush had drained the book and was still writing. Rows of an endpoint deleted meanwhile are dropped; rows
+    the database was unreachable for are kept for the next flush."""
     async with gateway.stats_flush:
         rows = gateway.stats.drain()
-        if rows:
-            now = utcnow()
-            async with gateway.sessions() as session, session.begin():
-                session.add_all(EndpointStatsModel(period_end=now, **row) for row in rows)
+        if not rows:
+            return 0
+        try:
+            try:
+                await _insert_stats(gateway.sessions, rows)
+            except IntegrityError:
+                rows = await _of_existing_endpoints(gateway.sessions, rows)
+                if rows:
+                    await _insert_stats(gateway.sessions, rows)
+        except (DBAPIError, OSError) as exc:
+            if lost_server(exc):
+                gateway.stats.put_back(rows)
+            raise
         return len(rows)
+
+
+async def _insert_stats(sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]) -> None:
+    now = utcnow()
+    async with sessions() as session, session.begin():
+        session.add_all(EndpointStatsModel(period_end=now, **row) for row in rows)
+
+
+async def _of_existing_endpoints(
+    sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ids = {row["endpoint_id"] for row in rows}
+    async with sessions() as session:
+        existing = set(await session.scalars(select(EndpointModel.id).where(EndpointModel.id.in_(ids))))
+    return [row for row in rows if row["endpoint_id"] in existing]

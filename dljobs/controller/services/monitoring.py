@@ -134,8 +134,14 @@ class VersionBook:
 
 
 class StatsBook:
+    """What this controller measured since its last flush, per endpoint version, and rows a flush could not
+    write (the database was unreachable), written by the next one."""
+
+    MAX_UNWRITTEN = 10_000
+
     def __init__(self) -> None:
         self._books: dict[tuple[int, int], VersionBook] = {}
+        self._unwritten: list[dict[str, Any]] = []
 
     def of(self, endpoint_id: int, version_id: int, card: dict[str, Any]) -> VersionBook:
         book = self._books.get((endpoint_id, version_id))
@@ -146,7 +152,13 @@ class StatsBook:
 
     def drain(self) -> list[dict[str, Any]]:
         books, self._books = self._books, {}
-        return [b.row() for b in books.values() if b.requests or b.rejected]
+        unwritten, self._unwritten = self._unwritten, []
+        return unwritten + [b.row() for b in books.values() if b.requests or b.rejected]
+
+    def put_back(self, rows: list[dict[str, Any]]) -> None:
+        """Drained rows that were not written: the next drain returns them first (the newest are dropped past
+        MAX_UNWRITTEN, during a long outage)."""
+        self._unwritten = (rows + self._unwritten)[: self.MAX_UNWRITTEN]
 
 
 def percentile(histogram: dict[str, int], q: float) -> float | None:

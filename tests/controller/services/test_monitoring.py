@@ -37,6 +37,19 @@ def test_inputs_like_the_training_data_do_not_drift_and_shifted_ones_do() -> Non
     assert stats.latency_ms["p50"] == 3.0 and stats.latency_ms["p99"] == 50.0
 
 
+def test_rows_put_back_come_first_in_the_next_drain_and_stay_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    book = StatsBook()
+    book.of(1, 7, CARD).record(3.0, [[1.0, 1.0]], [{"class": "x"}])
+    unwritten = book.drain()
+    book.put_back(unwritten)
+    book.of(1, 8, CARD).record(4.0, [[1.0, 1.0]], [{"class": "y"}])
+    assert [row["version_id"] for row in book.drain()] == [7, 8]
+    assert book.drain() == []
+    monkeypatch.setattr(StatsBook, "MAX_UNWRITTEN", 2)
+    book.put_back([{"version_id": v} for v in (1, 2, 3)])
+    assert book.drain() == [{"version_id": 1}, {"version_id": 2}]
+
+
 def test_percentiles_and_psi_edges() -> None:
     assert percentile({}, 0.5) is None
     assert percentile({"1": 98, "100": 2}, 0.5) == 1.0 and percentile({"1": 98, "100": 2}, 0.99) == 100.0
