@@ -8,7 +8,6 @@ the same ports (taken outside the ephemeral range, see tests.support.ports).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -176,10 +175,3 @@ class SeaweedS3:
         self.stop()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def apply_env(server: SeaweedS3) -> dict[str, str | None]:
-    """Set the server's env vars in os.environ; returns the previous values to restore."""
-    previous = {key: os.environ.get(key) for key in server.env()}
-    os.environ.update(server.env())
-    return previous

@@ -20,6 +20,7 @@ import pytest
 from dljobs.spec.job import JobSpec
 from dljobs.spec.loading import validate_spec
 from dljobs.workloads.train.context import RunContext, with_seed
+from tests.support.environment import environment
 from tests.workloads.test_runner_reporting import recording_server, wait_for
 
 pytestmark = pytest.mark.ray
@@ -56,20 +57,14 @@ def ray_connected(ray_head) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     import ray
     from ray._private.authentication_test_utils import reset_auth_token_state
 
-    previous = {key: os.environ.get(key) for key in ray_head.env()}
-    os.environ.update(ray_head.env())
-    reset_auth_token_state()
-    ray.init(address=ray_head.gcs_address, logging_level="WARNING")
-    try:
-        yield ray_head
-    finally:
-        ray.shutdown()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(ray_head.env()):
         reset_auth_token_state()
+        ray.init(address=ray_head.gcs_address, logging_level="WARNING")
+        try:
+            yield ray_head
+        finally:
+            ray.shutdown()
+    reset_auth_token_state()
 
 
 def run(spec: JobSpec, job_id: str, root: Path, **context: Any) -> dict[str, Any]:

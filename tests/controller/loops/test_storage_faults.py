@@ -7,7 +7,6 @@ Its own S3 server (stopped here) and its own Ray head (whose processes carry tha
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from dljobs.controller.app import create_app
 from dljobs.controller.ray_head import LocalRayHead
 from dljobs.controller.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.support.environment import environment
 from tests.support.factories import model_spec
 from tests.support.jobs import WAIT_LIMIT, submit, wait_for
 from tests.support.ray import own_ray_head
@@ -32,17 +32,11 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     server = SeaweedS3(workdir=tmp_path_factory.mktemp("s3")).start()
-    saved = {key: os.environ.get(key) for key in server.env()}
-    os.environ.update(server.env())
     try:
-        yield server
+        with environment(server.env()):
+            yield server
     finally:
         server.cleanup()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
