@@ -34,18 +34,20 @@ class Coalescer:
         self._waiting: deque[_Waiting] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def call(self, inputs: list[Any], send: Send) -> Outputs:
-        """`send(inputs)` answers one output per input; every caller of one coalescer sends alike."""
-        if self.inflight < self.window and not self._waiting:
-            self.inflight += 1
-            try:
-                return await send(inputs)
-            finally:
-                self.inflight -= 1
-                self._start_waiting(send)
-        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(inputs, future))
-        return await future
+    async def call(self, inputs: list[Any], send: Send, timeout: float) -> Outputs:
+        """`send(inputs)` answers one output per input; every caller of one coalescer sends alike.
+        TimeoutError after `timeout` seconds, time spent waiting for a call included."""
+        async with asyncio.timeout(timeout):
+            if self.inflight < self.window and not self._waiting:
+                self.inflight += 1
+                try:
+                    return await send(inputs)
+                finally:
+                    self.inflight -= 1
+                    self._start_waiting(send)
+            future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+            self._waiting.append(_Waiting(inputs, future))
+            return await future
 
     def _start_waiting(self, send: Send) -> None:
         while self.inflight < self.window and self._waiting:

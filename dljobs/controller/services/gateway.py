@@ -330,7 +330,10 @@ class Gateway:
             return await self._predictions(route, target, inputs, timeout)
 
         try:
-            predictions, served_by = await self._coalescer(target, config).call(checked, send)
+            try:
+                predictions, served_by = await self._coalescer(target, config).call(checked, send, timeout)
+            except TimeoutError:
+                raise _timed_out(timeout) from None
         except ApiError as exc:
             if exc.status >= 500:
                 self.stats.of(route.endpoint_id, target.version_id, target.card).record_error(
@@ -379,12 +382,7 @@ class Gateway:
             try:
                 status, answer = await client.post(f"/{target.app}", body, timeout)
             except TimeoutError:
-                raise ApiError(
-                    503,
-                    "timeout",
-                    f"the model did not answer within {timeout:g}s",
-                    headers={"Retry-After": "1"},
-                ) from None
+                raise _timed_out(timeout) from None
             except ServeTransportError as exc:
                 if attempt == 0 and (other := route.fallback(target)) is not None:
                     target = other
@@ -416,6 +414,12 @@ class Gateway:
         raise ApiError(
             503, "unavailable", "no version of the endpoint answered", headers={"Retry-After": "1"}
         )
+
+
+def _timed_out(timeout: float) -> ApiError:
+    return ApiError(
+        503, "timeout", f"the model did not answer within {timeout:g}s", headers={"Retry-After": "1"}
+    )
 
 
 def _caused_by_inputs(error: Exception) -> bool:

@@ -26,6 +26,9 @@ class ModelServer:
         return [2 * x for x in inputs], f"call {len(self.calls)}"
 
 
+LONG = 600.0  # a time budget no call here comes near
+
+
 def never_alone(_: Exception) -> bool:
     return False
 
@@ -35,8 +38,8 @@ def test_a_lone_caller_is_sent_at_once() -> None:
         server = ModelServer()
         server.release.set()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        assert await coalescer.call([1, 2], server.send) == ([2, 4], "call 1")
-        assert await coalescer.call([3], server.send) == ([6], "call 2")
+        assert await coalescer.call([1, 2], server.send, LONG) == ([2, 4], "call 1")
+        assert await coalescer.call([3], server.send, LONG) == ([6], "call 2")
         assert server.calls == [[1, 2], [3]]
 
     asyncio.run(scenario())
@@ -46,10 +49,10 @@ def test_callers_waiting_for_a_full_window_ride_together_and_get_their_own_outpu
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send))
+        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
         await asyncio.sleep(0)
         waiting = [
-            asyncio.create_task(coalescer.call([10 * i, 10 * i + 1], server.send)) for i in range(1, 4)
+            asyncio.create_task(coalescer.call([10 * i, 10 * i + 1], server.send, LONG)) for i in range(1, 4)
         ]
         await asyncio.sleep(0)
         assert server.calls == [[1]]  # the window is full: the others wait
@@ -67,10 +70,10 @@ def test_a_joined_call_carries_at_most_max_inputs_and_a_larger_caller_goes_alone
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=4, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([0], server.send))
+        first = asyncio.create_task(coalescer.call([0], server.send, LONG))
         await asyncio.sleep(0)
         sizes = [3, 2, 6, 1]
-        waiting = [asyncio.create_task(coalescer.call(list(range(n)), server.send)) for n in sizes]
+        waiting = [asyncio.create_task(coalescer.call(list(range(n)), server.send, LONG)) for n in sizes]
         await asyncio.sleep(0)
         server.release.set()
         await first
@@ -85,10 +88,10 @@ def test_a_bad_input_fails_only_its_caller_when_failures_are_tried_alone() -> No
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=lambda e: isinstance(e, ValueError))
-        first = asyncio.create_task(coalescer.call([1], server.send))
+        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
         await asyncio.sleep(0)
-        good = asyncio.create_task(coalescer.call([5], server.send))
-        bad = asyncio.create_task(coalescer.call(["bad"], server.send))
+        good = asyncio.create_task(coalescer.call([5], server.send, LONG))
+        bad = asyncio.create_task(coalescer.call(["bad"], server.send, LONG))
         await asyncio.sleep(0)
         server.release.set()
         await first
@@ -104,9 +107,9 @@ def test_other_failures_reach_every_caller_of_the_joined_call() -> None:
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send))
+        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
         await asyncio.sleep(0)
-        joined = [asyncio.create_task(coalescer.call(x, server.send)) for x in ([2], ["bad"])]
+        joined = [asyncio.create_task(coalescer.call(x, server.send, LONG)) for x in ([2], ["bad"])]
         await asyncio.sleep(0)
         server.release.set()
         await first
@@ -122,10 +125,10 @@ def test_a_caller_that_goes_away_while_waiting_is_left_out() -> None:
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send))
+        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
         await asyncio.sleep(0)
-        gone = asyncio.create_task(coalescer.call([2], server.send))
-        stays = asyncio.create_task(coalescer.call([3], server.send))
+        gone = asyncio.create_task(coalescer.call([2], server.send, LONG))
+        stays = asyncio.create_task(coalescer.call([3], server.send, LONG))
         await asyncio.sleep(0)
         gone.cancel()
         server.release.set()
@@ -133,5 +136,22 @@ def test_a_caller_that_goes_away_while_waiting_is_left_out() -> None:
         assert await stays == ([6], "call 2")
         assert server.calls == [[1], [3]]
         assert gone.cancelled()
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_caller_gives_up_at_its_time_budget_while_the_call_ahead_still_runs() -> None:
+    async def scenario() -> None:
+        server = ModelServer()  # answers nothing until released
+        coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
+        ahead = asyncio.create_task(coalescer.call([1], server.send, LONG))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(coalescer.call([2], server.send, 0.05))
+        done, _ = await asyncio.wait({waiting}, timeout=30)  # only ends a failing run that would hang
+        assert waiting in done and isinstance(waiting.exception(), TimeoutError)
+        assert not ahead.done()
+        server.release.set()
+        assert await ahead == ([2], "call 1")
+        assert server.calls == [[1]]  # the caller that gave up was never sent
 
     asyncio.run(scenario())
