@@ -45,21 +45,30 @@ def test_a_lone_caller_is_sent_at_once() -> None:
     asyncio.run(scenario())
 
 
+async def behind_a_call(
+    coalescer: Coalescer, server: ModelServer, callers: list[list[Any]], leaving: int | None = None
+) -> list[asyncio.Task[Outputs]]:
+    """`callers` arrive while a call of [0] fills the window (1); caller `leaving` goes away while it waits;
+    then the server answers."""
+    ahead = asyncio.create_task(coalescer.call([0], server.send, LONG))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(coalescer.call(inputs, server.send, LONG)) for inputs in callers]
+    await asyncio.sleep(0)
+    assert server.calls == [[0]]  # the window is full: the others wait
+    if leaving is not None:
+        tasks[leaving].cancel()
+    server.release.set()
+    assert await ahead == ([0], "call 1")
+    return tasks
+
+
 def test_callers_waiting_for_a_full_window_ride_together_and_get_their_own_outputs() -> None:
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
-        await asyncio.sleep(0)
-        waiting = [
-            asyncio.create_task(coalescer.call([10 * i, 10 * i + 1], server.send, LONG)) for i in range(1, 4)
-        ]
-        await asyncio.sleep(0)
-        assert server.calls == [[1]]  # the window is full: the others wait
-        server.release.set()
-        assert await first == ([2], "call 1")
+        waiting = await behind_a_call(coalescer, server, [[10 * i, 10 * i + 1] for i in range(1, 4)])
         answers = await asyncio.gather(*waiting)
-        assert server.calls == [[1], [10, 11, 20, 21, 30, 31]]
+        assert server.calls == [[0], [10, 11, 20, 21, 30, 31]]
         assert answers == [([20, 22], "call 2"), ([40, 42], "call 2"), ([60, 62], "call 2")]
         assert coalescer.inflight == 0
 
@@ -70,14 +79,8 @@ def test_a_joined_call_carries_at_most_max_inputs_and_a_larger_caller_goes_alone
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=4, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([0], server.send, LONG))
-        await asyncio.sleep(0)
         sizes = [3, 2, 6, 1]
-        waiting = [asyncio.create_task(coalescer.call(list(range(n)), server.send, LONG)) for n in sizes]
-        await asyncio.sleep(0)
-        server.release.set()
-        await first
-        answers = await asyncio.gather(*waiting)
+        answers = await asyncio.gather(*await behind_a_call(coalescer, server, [[1] * n for n in sizes]))
         assert [len(call) for call in server.calls] == [1, 3, 2, 6, 1]
         assert [len(outputs) for outputs, _ in answers] == sizes
 
@@ -88,17 +91,11 @@ def test_a_bad_input_fails_only_its_caller_when_failures_are_tried_alone() -> No
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=lambda e: isinstance(e, ValueError))
-        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
-        await asyncio.sleep(0)
-        good = asyncio.create_task(coalescer.call([5], server.send, LONG))
-        bad = asyncio.create_task(coalescer.call(["bad"], server.send, LONG))
-        await asyncio.sleep(0)
-        server.release.set()
-        await first
+        good, bad = await behind_a_call(coalescer, server, [[5], ["bad"]])
         assert await good == ([10], "call 3")
         with pytest.raises(ValueError, match="bad input"):
             await bad
-        assert server.calls == [[1], [5, "bad"], [5], ["bad"]]
+        assert server.calls == [[0], [5, "bad"], [5], ["bad"]]
 
     asyncio.run(scenario())
 
@@ -107,16 +104,10 @@ def test_other_failures_reach_every_caller_of_the_joined_call() -> None:
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
-        await asyncio.sleep(0)
-        joined = [asyncio.create_task(coalescer.call(x, server.send, LONG)) for x in ([2], ["bad"])]
-        await asyncio.sleep(0)
-        server.release.set()
-        await first
-        for task in joined:
+        for task in await behind_a_call(coalescer, server, [[2], ["bad"]]):
             with pytest.raises(ValueError):
                 await task
-        assert server.calls == [[1], [2, "bad"]]
+        assert server.calls == [[0], [2, "bad"]]
 
     asyncio.run(scenario())
 
@@ -125,16 +116,9 @@ def test_a_caller_that_goes_away_while_waiting_is_left_out() -> None:
     async def scenario() -> None:
         server = ModelServer()
         coalescer = Coalescer(window=1, max_inputs=8, alone_on=never_alone)
-        first = asyncio.create_task(coalescer.call([1], server.send, LONG))
-        await asyncio.sleep(0)
-        gone = asyncio.create_task(coalescer.call([2], server.send, LONG))
-        stays = asyncio.create_task(coalescer.call([3], server.send, LONG))
-        await asyncio.sleep(0)
-        gone.cancel()
-        server.release.set()
-        await first
+        gone, stays = await behind_a_call(coalescer, server, [[2], [3]], leaving=0)
         assert await stays == ([6], "call 2")
-        assert server.calls == [[1], [3]]
+        assert server.calls == [[0], [3]]
         assert gone.cancelled()
 
     asyncio.run(scenario())
