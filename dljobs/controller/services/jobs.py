@@ -192,10 +192,14 @@ async def _insert(session: AsyncSession, values: dict[str, Any], reason: str) ->
         return await session.scalar(_INSERT_JOB_AND_EVENT, {**values, "event_reason": reason})
     job_id = await session.scalar(_INSERT_JOB, values)
     if job_id is not None:
-        event = {"job_id": job_id, "to_status": values["status"], "reason": reason}
-        await session.execute(
-            _INSERT_EVENT, {**event, "from_status": None, "created_at": values["created_at"]}
-        )
+        event = {
+            "job_id": job_id,
+            "from_status": None,
+            "to_status": values["status"],
+            "reason": reason,
+            "created_at": values["created_at"],
+        }
+        await session.execute(_INSERT_EVENT, event)
     return job_id  # type: ignore[no-any-return]
 
 
